@@ -1,0 +1,67 @@
+"""The ``hadna`` command line.
+
+Each subcommand lives in :mod:`hadna.commands.<name>` and provides ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``. Command modules import heavy libraries (torch,
+transformers) inside ``run`` only, so ``hadna --help`` is quick.
+
+User mistakes raise :class:`hadna.errors.HadnaError`; they are printed as one ``hadna: error: ...``
+line with exit code 2, never as a traceback (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (subcommand, module under hadna.commands). Order = order in `hadna --help`.
+COMMANDS: list[tuple[str, str]] = [
+    ("info", "info"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hadna",
+        description="HAD: distil a tiny hybrid Gated DeltaNet DNA language model from a large 6-mer teacher, "
+        "then fine-tune, probe and benchmark it.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"hadna {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, module_name in COMMANDS:
+        module = importlib.import_module(f"hadna.commands.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from .errors import HadnaError
+    from .utils.logging import setup_logging
+
+    setup_logging(verbose=args.verbose)
+    try:
+        return int(args._module.run(args) or 0)
+    except HadnaError as exc:
+        if args.debug:
+            raise
+        print(f"hadna: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hadna: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""hadna.models"""

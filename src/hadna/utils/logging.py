@@ -1,0 +1,42 @@
+"""Logging set-up and progress bars shared by the recipes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Iterable, TypeVar
+
+T = TypeVar("T")
+
+LOGGER_NAME = "hadna"
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    return logging.getLogger(LOGGER_NAME if name is None else f"{LOGGER_NAME}.{name}")
+
+
+def setup_logging(verbose: bool = False, log_file: str | None = None) -> None:
+    """Log to stderr (and optionally a file) with timestamps; idempotent."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    if not any(getattr(h, "_hadna", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(fmt)
+        handler._hadna = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    if log_file is not None and not any(getattr(h, "baseFilename", None) == log_file for h in logger.handlers):
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(fmt)
+        logger.addHandler(fh)
+    logger.propagate = False
+
+
+def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
+             disable: bool | None = None, **kwargs) -> "tqdm":  # noqa: F821
+    """A tqdm progress bar that switches itself off when stderr is not a terminal (CI, log files)."""
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        disable = not sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, disable=disable, dynamic_ncols=True, **kwargs)
