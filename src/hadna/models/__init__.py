@@ -1,1 +1,24 @@
-"""hadna.models"""
+"""The HAD student as Hugging Face models; importing this registers the Auto classes."""
+
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+from .configuration_had import PRESETS, HadConfig
+from .modeling_had import (HadForMaskedLM, HadForSequenceClassification, HadModel, HadPreTrainedModel,
+                           count_parameters, pool_hidden_states, reverse_complement_ids)
+
+AutoConfig.register(HadConfig.model_type, HadConfig, exist_ok=True)
+AutoModel.register(HadConfig, HadModel, exist_ok=True)
+AutoModelForMaskedLM.register(HadConfig, HadForMaskedLM, exist_ok=True)
+AutoModelForSequenceClassification.register(HadConfig, HadForSequenceClassification, exist_ok=True)
+
+__all__ = [
+    "PRESETS",
+    "HadConfig",
+    "HadForMaskedLM",
+    "HadForSequenceClassification",
+    "HadModel",
+    "HadPreTrainedModel",
+    "count_parameters",
+    "pool_hidden_states",
+    "reverse_complement_ids",
+]

@@ -1,1 +1,22 @@
-"""hadna.modules"""
+"""Layers of the HAD student: norms, short convolution, Gated DeltaNet (uni- and bidirectional),
+rotary self-attention and the gated MLP."""
+
+from .attention import RotaryEmbedding, SelfAttention
+from .bidirectional import BidirectionalGatedDeltaNet
+from .conv import ShortConvolution
+from .gated_deltanet import GatedDeltaNet
+from .mlp import GatedMLP
+from .norm import GatedRMSNorm, RMSNorm
+from .padding import SequenceLayout
+
+__all__ = [
+    "BidirectionalGatedDeltaNet",
+    "GatedDeltaNet",
+    "GatedMLP",
+    "GatedRMSNorm",
+    "RMSNorm",
+    "RotaryEmbedding",
+    "SelfAttention",
+    "SequenceLayout",
+    "ShortConvolution",
+]

@@ -1,0 +1,94 @@
+"""Public entry point: validates inputs, then runs fla's Triton kernel on CUDA or our PyTorch kernel.
+
+flash-linear-attention (``pip install 'hadna[fla]'``, tested API range ``>=0.4,<0.6``) is optional.
+It is used only when the tensors live on a CUDA device and ``fla`` imports; set
+``HADNA_DISABLE_FLA=1`` (or pass ``backend="torch"``) to force the PyTorch path anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Literal
+
+import torch
+
+from .chunk import chunk_gated_delta_rule_torch
+
+
+@functools.lru_cache(maxsize=None)
+def _fla_kernel():
+    try:
+        from fla.ops.gated_delta_rule import chunk_gated_delta_rule as fla_chunk  # type: ignore
+    except Exception:  # ImportError, or a broken Triton install
+        return None
+    return fla_chunk
+
+
+def fla_available() -> bool:
+    """True when flash-linear-attention's gated delta rule kernel can be imported."""
+    return _fla_kernel() is not None
+
+
+def _check_inputs(q, k, v, g, beta, initial_state) -> None:
+    if q.dim() != 4 or k.shape != q.shape:
+        raise ValueError(f"q and k must be [B, T, H, K] of the same shape; got q {tuple(q.shape)}, k {tuple(k.shape)}")
+    B, T, H, K = q.shape
+    if v.dim() != 4 or v.shape[:3] != (B, T, H):
+        raise ValueError(f"v must be [B, T, H, V] = [{B}, {T}, {H}, V]; got {tuple(v.shape)}")
+    for name, x in (("g", g), ("beta", beta)):
+        if x.shape != (B, T, H):
+            raise ValueError(f"{name} must be [B, T, H] = [{B}, {T}, {H}]; got {tuple(x.shape)}")
+    if initial_state is not None and initial_state.shape != (B, H, K, v.shape[-1]):
+        raise ValueError(f"initial_state must be [B, H, K, V] = [{B}, {H}, {K}, {v.shape[-1]}]; "
+                         f"got {tuple(initial_state.shape)}")
+
+
+def chunk_gated_delta_rule(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    g: torch.Tensor,
+    beta: torch.Tensor,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    output_final_state: bool = False,
+    chunk_size: int = 64,
+    backend: Literal["auto", "torch", "fla"] = "auto",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Gated delta rule, chunkwise parallel, with flash-linear-attention's layout and semantics.
+
+    Args:
+        q: ``[B, T, H, K]`` queries; k: ``[B, T, H, K]`` keys (normalising q and k is the caller's job).
+        v: ``[B, T, H, V]`` values.
+        g: ``[B, T, H]`` log decay (<= 0); beta: ``[B, T, H]`` write strength in [0, 1].
+        scale: query scale, default ``K ** -0.5``.
+        initial_state: ``[B, H, K, V]`` state before the first step, or None for zeros.
+        output_final_state: also return the state after the last step.
+        chunk_size: tokens per chunk for the PyTorch kernel (any T works, not only multiples).
+        backend: "auto" (fla on CUDA when importable, else PyTorch), "torch", or "fla".
+
+    Returns:
+        o: ``[B, T, H, V]`` in q's dtype; final_state: ``[B, H, K, V]`` fp32, or None.
+
+    Per step t: ``S = exp(g_t) S``; ``S = S + beta_t k_t (v_t - S^T k_t)^T``; ``o_t = scale q_t^T S``.
+    """
+    _check_inputs(q, k, v, g, beta, initial_state)
+    if scale is None:
+        scale = q.shape[-1] ** -0.5
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    use_fla = backend == "fla" or (
+        backend == "auto" and q.is_cuda and os.environ.get("HADNA_DISABLE_FLA", "0") != "1" and fla_available()
+    )
+    if use_fla:
+        kernel = _fla_kernel()
+        if kernel is None:
+            raise RuntimeError("backend='fla' requested but flash-linear-attention is not importable "
+                               "(pip install 'hadna[fla]')")
+        o, final_state = kernel(q, k, v, g, beta, scale=scale, initial_state=initial_state,
+                                output_final_state=output_final_state)
+        return o, (final_state.float() if final_state is not None else None)
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'fla'")
+    return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size)
