@@ -184,3 +184,32 @@ def test_gate_parameters_are_sane_after_init_and_reload(tmp_path):
     again = HadModel.from_pretrained(tmp_path)
     assert torch.equal(again.layers[0].mixer.fwd.A_log, gdn.A_log)
     assert torch.equal(again.layers[-1].mixer.rotary.inv_freq, model.layers[-1].mixer.rotary.inv_freq)
+
+
+def test_tokenizer_saves_with_the_model_and_loads_with_auto_tokenizer(tmp_path):
+    model = HadModel(tiny())
+    tok = hadna.HadTokenizer(padding_side="left")
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    loaded = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    assert type(loaded) is hadna.HadTokenizer and loaded.padding_side == "left"
+    enc = loaded(["ACGT", "acgtna"], padding=True, return_tensors="pt")
+    assert enc["input_ids"].tolist() == [[0, 0, 4, 5, 6, 7], [4, 5, 6, 7, 8, 4]]
+
+
+def test_embed_matches_manual_pooling_and_keeps_order():
+    model = HadModel(tiny()).eval()
+    seqs = ["ACGTACGTAC", "GG", "ACGTNNACGTACGATCGATCGA", "TTTTA"]
+    emb = model.embed(seqs, batch_size=2)
+    assert emb.shape == (4, 32) and emb.dtype == torch.float32
+    for i, s in enumerate(seqs):
+        ids = torch.tensor(hadna.tokenization.encode_sequence(s), dtype=torch.long)[None]
+        with torch.no_grad():
+            expected = model(ids).last_hidden_state.mean(1)[0]
+        assert relative_error(emb[i], expected) <= TOL
+    assert torch.allclose(model.embed(seqs, batch_size=3), emb, atol=1e-6)
+    assert model.embed(seqs, pooling="max").shape == (4, 32)
+    clf = HadForSequenceClassification(tiny(num_labels=2))
+    assert clf.embed(["ACGT"]).shape == (1, 32)
+    with pytest.raises(TypeError, match="list"):
+        model.embed("ACGT")

@@ -1,6 +1,9 @@
 """The HAD student as Hugging Face models; importing this registers the Auto classes."""
 
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+from transformers import (AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification,
+                          AutoTokenizer)
+
+from ..tokenization import HadTokenizer
 
 from .configuration_had import PRESETS, HadConfig
 from .modeling_had import (HadForMaskedLM, HadForSequenceClassification, HadModel, HadPreTrainedModel,
@@ -10,6 +13,7 @@ AutoConfig.register(HadConfig.model_type, HadConfig, exist_ok=True)
 AutoModel.register(HadConfig, HadModel, exist_ok=True)
 AutoModelForMaskedLM.register(HadConfig, HadForMaskedLM, exist_ok=True)
 AutoModelForSequenceClassification.register(HadConfig, HadForSequenceClassification, exist_ok=True)
+AutoTokenizer.register(HadConfig, tokenizer_class=HadTokenizer, exist_ok=True)
 
 __all__ = [
     "PRESETS",

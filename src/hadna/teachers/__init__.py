@@ -1,0 +1,43 @@
+"""The teacher side of HAD: NT 6-mer tokenisation with nucleotide spans, and a frozen teacher wrapper.
+
+* :mod:`hadna.teachers.nt_tokens` - how NT tokenises, vectorised, with per-token student spans.
+* :mod:`hadna.teachers.wrapper` - :class:`Teacher`: load, freeze, tokenise student batches, extract features.
+* :mod:`hadna.teachers.random_nt` - NT-format ESM configs and small random checkpoints.
+
+Importing this package does not import transformers (only the functions that need it do).
+"""
+
+from hadna.teachers.nt_tokens import (
+    NT_CLS_ID,
+    NT_MASK_ID,
+    NT_PAD_ID,
+    NT_TOKEN_TO_ID,
+    NT_VOCAB,
+    NT_VOCAB_SIZE,
+    NTTokens,
+    nt_token_spans_reference,
+    nt_tokenize_batch,
+    nt_tokenize_ids,
+    write_nt_vocab,
+)
+from hadna.teachers.random_nt import make_random_nt_teacher, nt_esm_config, nt_tokenizer
+from hadna.teachers.wrapper import Teacher, TeacherInputs
+
+__all__ = [
+    "NT_CLS_ID",
+    "NT_MASK_ID",
+    "NT_PAD_ID",
+    "NT_TOKEN_TO_ID",
+    "NT_VOCAB",
+    "NT_VOCAB_SIZE",
+    "NTTokens",
+    "Teacher",
+    "TeacherInputs",
+    "make_random_nt_teacher",
+    "nt_esm_config",
+    "nt_token_spans_reference",
+    "nt_tokenize_batch",
+    "nt_tokenize_ids",
+    "nt_tokenizer",
+    "write_nt_vocab",
+]

@@ -1,0 +1,283 @@
+"""A frozen NT-style teacher: load a Hugging Face masked LM, tokenise student batches, extract features.
+
+Which hidden state is "layer k": ``output_hidden_states`` of an ESM model has ``num_layers + 1``
+entries. Entry 0 is the embedding output, entry ``k`` (1 <= k < num_layers) the output of block
+``k``, and the last entry is the output of the last block *after* ESM's final layer norm
+(``emb_layer_norm_after``), identical to ``last_hidden_state``. This holds both for transformers'
+core ESM (5.x ties ``hidden_states[-1]`` to ``last_hidden_state``) and for the older ESM copy that
+NTv2's remote code ships. ``layer`` indexes that tuple Python-style, so ``layer=-1`` (default) is
+the normalised last-layer representation, the one NT's own examples use as embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from hadna.errors import CheckpointError, ConfigError, MissingFileError
+from hadna.teachers.nt_tokens import (
+    NT_CLS_ID,
+    NT_KMERS,
+    NT_MASK_ID,
+    NT_PAD_ID,
+    NT_VOCAB,
+    nt_tokenize_batch,
+)
+from hadna.utils.logging import get_logger
+
+log = get_logger("teacher")
+
+NTV2_REPO = "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species"
+_DOWNLOAD_HINT = (
+    f"to obtain NTv2, run `hf download {NTV2_REPO} --local-dir <dir>` (older huggingface_hub: "
+    f"`huggingface-cli download ...`) on a machine with internet access and pass <dir> as the teacher"
+)
+_DTYPES = {None: torch.float32, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: tokens a teacher vocabulary must contain to be driven by our NT tokenisation.
+REQUIRED_TOKENS = NT_KMERS + ("A", "C", "G", "T", "N", "<cls>", "<pad>", "<mask>")
+
+
+@dataclass
+class TeacherInputs:
+    """Teacher tokens for a student batch; all int64 ``[B, N]``.
+
+    ``input_ids`` use the checkpoint's own ids; ``attention_mask`` is 1 on real tokens (``<cls>``
+    included); token ``j`` of row ``b`` covers student positions
+    ``span_start[b, j] : span_start[b, j] + span_len[b, j]`` (``span_len`` 0 for ``<cls>``/padding).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    span_start: torch.Tensor
+    span_len: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "TeacherInputs":
+        return TeacherInputs(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.span_start, self.span_len)))
+
+
+def _is_hub_id(name: str) -> bool:
+    """'org/name' or 'name' (the forms the Hub accepts), not an absolute or explicitly relative path."""
+    if name.startswith(("/", ".", "~")) or "\\" in name:
+        return False
+    parts = name.split("/")
+    return len(parts) <= 2 and all(parts)
+
+
+def _resolve_config(name_or_path: str, local_files_only: bool) -> tuple[dict, str]:
+    """Read the checkpoint's config.json as plain JSON (before any model code runs)."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise MissingFileError(f"teacher checkpoint {path} is a file; expected a directory with config.json")
+        cfg_file = path / "config.json"
+        if not cfg_file.is_file():
+            raise MissingFileError(f"teacher checkpoint directory {path} has no config.json; {_DOWNLOAD_HINT}")
+        where = str(path)
+    elif not _is_hub_id(name_or_path):
+        raise MissingFileError(f"teacher checkpoint directory {name_or_path} does not exist; {_DOWNLOAD_HINT}")
+    else:
+        from transformers.utils import cached_file
+
+        try:
+            resolved = cached_file(name_or_path, "config.json", local_files_only=local_files_only)
+        except (OSError, ValueError) as exc:
+            cache_note = " (not in the local Hugging Face cache, and downloads are off)" if local_files_only else ""
+            raise MissingFileError(
+                f"teacher checkpoint {name_or_path!r} not found: no such directory{cache_note}; {_DOWNLOAD_HINT}"
+                f" [{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}]"
+            ) from exc
+        if resolved is None:
+            raise MissingFileError(f"teacher checkpoint {name_or_path!r} has no config.json; {_DOWNLOAD_HINT}")
+        cfg_file, where = Path(resolved), name_or_path
+    try:
+        config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"teacher config {cfg_file} is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"teacher config {cfg_file} is not a JSON object")
+    return config, where
+
+
+def _nt_lookup(vocab: Mapping[str, int], source: str) -> np.ndarray:
+    """Canonical NT id -> checkpoint id (int64 [4107]; -1 for specials the checkpoint lacks and we never emit)."""
+    missing = [t for t in REQUIRED_TOKENS if t not in vocab]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
+        raise CheckpointError(
+            f"teacher {source} does not have an NT-style 6-mer vocabulary (4096 6-mers over ACGT, single "
+            f"nucleotides A C G T N, <cls>, <pad>, <mask>); missing: {shown}"
+        )
+    return np.array([vocab.get(tok, -1) for tok in NT_VOCAB], dtype=np.int64)
+
+
+class Teacher:
+    """A frozen masked LM over NT's 6-mer vocabulary, fed from student (one-nucleotide) batches.
+
+    Build with :meth:`from_pretrained`; or wrap an already loaded model with its token->id ``vocab``.
+    """
+
+    def __init__(self, model: torch.nn.Module, vocab: Mapping[str, int], layer: int = -1, source: str = "<model>"):
+        self.model = model.eval().requires_grad_(False)
+        self.config = model.config
+        self.source = source
+        self.num_layers = int(self.config.num_hidden_layers)
+        self.hidden_size = int(self.config.hidden_size)
+        n_states = self.num_layers + 1  # embeddings + one per block
+        if not -n_states <= layer < n_states:
+            raise ConfigError(
+                f"teacher layer {layer} out of range for {source}: it has {self.num_layers} layers, so valid "
+                f"layers are 0..{self.num_layers} (0 = embeddings) or -1..-{n_states}"
+            )
+        self.layer = layer % n_states
+        self._lookup = torch.from_numpy(_nt_lookup(vocab, source))
+        vocab_size = getattr(self.config, "vocab_size", None)
+        if vocab_size is not None and int(self._lookup.max()) >= vocab_size:
+            raise CheckpointError(
+                f"teacher {source}: tokenizer ids reach {int(self._lookup.max())} but the model's vocab_size is {vocab_size}"
+            )
+        self.mask_token_id = int(self._lookup[NT_MASK_ID])
+        self.cls_token_id = int(self._lookup[NT_CLS_ID])
+        self.pad_token_id = int(self._lookup[NT_PAD_ID])
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        layer: int = -1,
+        trust_remote_code: bool = False,
+        dtype: str | None = None,
+        device: str | torch.device = "cpu",
+        local_files_only: bool = True,
+    ) -> "Teacher":
+        """Load a checkpoint directory (or, with ``local_files_only=False``, a Hub id).
+
+        NT v1 / our random teachers load with core transformers ESM. NTv2 ships its own model code
+        (``auto_map`` in config.json) and is refused unless ``trust_remote_code=True``: without
+        it transformers would silently load NTv2's weights into the core ESM classes, which do not
+        match its gated feed-forward blocks. ``dtype``: None/"float32", or "float16"/"bfloat16" on GPU only.
+        """
+        name = str(name_or_path)
+        if dtype not in _DTYPES:
+            raise ConfigError(f"teacher dtype must be one of float32, float16, bfloat16 (or None), got {dtype!r}")
+        torch_dtype = _DTYPES[dtype]
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"teacher device {device!r} requested but CUDA is not available; use device='cpu'")
+        if dev.type == "cpu" and torch_dtype != torch.float32:
+            raise ConfigError(
+                f"teacher dtype {dtype} needs a GPU (half-precision matmuls on CPU are slow or unsupported); "
+                f"use dtype=None (float32) on CPU"
+            )
+
+        config, where = _resolve_config(name, local_files_only)
+        if config.get("auto_map") and not trust_remote_code:
+            raise CheckpointError(
+                f"teacher checkpoint {where} ships its own model code (config.json has auto_map: "
+                f"{', '.join(sorted(config['auto_map']))}); NTv2 checkpoints are like this. Loading it runs that "
+                f"Python code, so it is never done by default: re-run with --trust-remote-code "
+                f"(trust_remote_code=True) if you trust the checkpoint's source"
+            )
+
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        common = dict(local_files_only=local_files_only, trust_remote_code=trust_remote_code)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name, **common)
+        except (OSError, ValueError, KeyError, ImportError) as exc:
+            raise CheckpointError(f"cannot load the tokenizer of teacher {where}: {exc}") from exc
+        vocab = tokenizer.get_vocab()
+        _nt_lookup(vocab, where)  # fail on a non-NT vocabulary before loading weights
+        remote = bool(config.get("auto_map")) and trust_remote_code
+        try:
+            model, info = AutoModelForMaskedLM.from_pretrained(
+                name, dtype=torch_dtype, output_loading_info=True, **common
+            )
+        except Exception as exc:  # noqa: BLE001 - remote code can fail in any way; report it as one line
+            if remote:
+                import transformers
+
+                raise CheckpointError(
+                    f"the model code shipped with teacher {where} failed under transformers "
+                    f"{transformers.__version__}: {type(exc).__name__}: {exc}. NTv2's remote code was written "
+                    f"for transformers 4.x and may import names that 5.x removed"
+                ) from exc
+            if not isinstance(exc, (OSError, ValueError, KeyError, ImportError, RuntimeError)):
+                raise
+            raise CheckpointError(f"cannot load teacher model {where}: {exc}") from exc
+        # A missing encoder weight would silently give random features; heads we do not use may be absent.
+        missing = sorted(k for k in info.get("missing_keys", ()) if ".encoder." in k or ".embeddings." in k)
+        if missing:
+            raise CheckpointError(
+                f"teacher checkpoint {where} lacks encoder weights ({', '.join(missing[:3])}"
+                f"{', ...' if len(missing) > 3 else ''}): wrong architecture or truncated file"
+            )
+        if info.get("missing_keys"):
+            log.info("teacher %s: unused weights not in the checkpoint: %s", where, sorted(info["missing_keys"]))
+        return cls(model.to(dev), vocab, layer=layer, source=where)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def tokenize_batch(self, student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TeacherInputs:
+        """student_ids: [B, L] student ids (A C G T N; padding where attention_mask is 0).
+
+        Returns :class:`TeacherInputs` ``[B, N]`` on ``student_ids.device``, ids in the checkpoint's vocabulary.
+        """
+        toks = nt_tokenize_batch(student_ids, attention_mask)
+        ids = self._lookup.to(toks.input_ids.device)[toks.input_ids]
+        return TeacherInputs(ids, toks.attention_mask, toks.span_start, toks.span_len)
+
+    def _check_length(self, attention_mask: torch.Tensor) -> None:
+        # Learned (absolute) positions index a table; past its end the model would crash with an index error.
+        if getattr(self.config, "position_embedding_type", "absolute") != "absolute" or attention_mask.numel() == 0:
+            return
+        n_tok = int(attention_mask.sum(dim=1).max())
+        limit = int(self.config.max_position_embeddings) - int(self.config.pad_token_id or 0) - 1
+        if n_tok > limit:
+            raise ConfigError(
+                f"teacher {self.source} has learned position embeddings for at most {limit} tokens "
+                f"(<cls> included), but a sequence needs {n_tok}; use shorter sequences"
+            )
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states of the chosen layer. input_ids, attention_mask: [B, N] -> float32 [B, N, D].
+
+        Runs under ``torch.inference_mode`` on the teacher's device; the result is a normal tensor
+        (not an inference tensor) so it can serve as a regression target in an autograd graph.
+        """
+        self._check_length(attention_mask)
+        dev = self.device
+        last = self.layer == self.num_layers
+        with torch.inference_mode():
+            out = self.model.base_model(
+                input_ids=input_ids.to(dev),
+                attention_mask=attention_mask.to(dev),
+                output_hidden_states=not last,
+                return_dict=True,
+            )
+            hidden = out.last_hidden_state if last else out.hidden_states[self.layer]
+        # Outside inference mode, copy=True makes an ordinary tensor (inference tensors cannot be
+        # saved for backward, e.g. as an MSE target).
+        return hidden.to(torch.float32, copy=True)
+
+    def encode(self, student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> tuple[TeacherInputs, torch.Tensor]:
+        """tokenize_batch + features: returns (TeacherInputs on student_ids.device, float32 [B, N, D] on the teacher's device)."""
+        inputs = self.tokenize_batch(student_ids, attention_mask)
+        return inputs, self.features(inputs.input_ids, inputs.attention_mask)
+
+    def __repr__(self) -> str:
+        return (
+            f"Teacher({self.source!r}, layers={self.num_layers}, hidden={self.hidden_size}, layer={self.layer}, "
+            f"dtype={self.dtype}, device={self.device})"
+        )
