@@ -1,0 +1,224 @@
+"""HAD's pre-training objectives on top of the student.
+
+* **Distillation** (modes ``had``, ``distillation``): the student's last-layer features are averaged over
+  each *visible* teacher token's span, projected to the teacher's width and regressed onto that token's
+  teacher features with MSE (optionally against layer-normalised targets).
+* **Reconstruction** (modes ``had``, ``reconstruction``): a light decoder with one query per masked
+  nucleotide (a learned mask embedding; its position enters through rotary embeddings) cross-attends to
+  the student's features of the *visible* nucleotides of the same sequence and predicts A/C/G/T/N.
+* **MLM** (mode ``mlm``, a baseline): a plain masked-LM head on the student's own output at masked
+  positions, with the same group masking.
+
+``loss = reconstruction + distill_weight * distillation``. After pre-training only ``student`` is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import vocab
+from .masking import MaskedBatch
+from .models import HadModel
+from .models.modeling_had import HadLMHead
+from .modules import GatedMLP, RMSNorm, RotaryEmbedding
+from .modules.attention import apply_rotary
+
+MODES = ("had", "reconstruction", "distillation", "mlm")
+NUM_NUCLEOTIDE_CLASSES = 5  # A C G T N
+
+
+@dataclass
+class ObjectiveConfig:
+    """Which objectives, their weight and the sizes of the training-only heads."""
+
+    mode: Literal["had", "reconstruction", "distillation", "mlm"] = "had"
+    distill_weight: float = 1.0          # lambda in loss = recon + lambda * distill
+    distill_head: Literal["linear", "mlp"] = "linear"
+    normalize_targets: bool = False      # layer-normalise teacher features before the MSE
+    decoder_layers: int = 1
+    decoder_width: int = 128
+    decoder_heads: int = 4
+    decoder_mlp_ratio: float = 2.0
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.mode in ("had", "distillation")
+
+    @property
+    def uses_decoder(self) -> bool:
+        return self.mode in ("had", "reconstruction")
+
+    def validate(self) -> None:
+        from .errors import ConfigError
+
+        if self.mode not in MODES:
+            raise ConfigError(f"objective.mode must be one of {MODES}, got {self.mode!r}")
+        if self.decoder_layers < 1 or self.decoder_width % self.decoder_heads:
+            raise ConfigError("objective.decoder_layers must be >= 1 and decoder_width divisible by decoder_heads")
+        if self.distill_weight < 0:
+            raise ConfigError("objective.distill_weight must be >= 0")
+
+
+class CrossAttentionLayer(nn.Module):
+    """Pre-norm ``q + CrossAttn(norm(q), norm(memory))`` then ``q + MLP(norm(q))``, rotary relative positions."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.heads, self.head_dim = heads, width // heads
+        self.q_norm, self.kv_norm, self.mlp_norm = RMSNorm(width), RMSNorm(width), RMSNorm(width)
+        self.q_proj = nn.Linear(width, width, bias=False)
+        self.kv_proj = nn.Linear(width, 2 * width, bias=False)
+        self.o_proj = nn.Linear(width, width, bias=False)
+        self.rotary = RotaryEmbedding(self.head_dim)
+        self.mlp = GatedMLP(width, int(width * mlp_ratio))
+
+    def forward(self, q: torch.Tensor, q_pos: torch.Tensor, memory: torch.Tensor, mem_pos: torch.Tensor,
+                key_mask: torch.Tensor) -> torch.Tensor:
+        """q: ``[B, M, W]`` at positions q_pos ``[B, M]``; memory: ``[B, L, W]``; key_mask: ``[B, L]`` bool."""
+        B, M, W = q.shape
+        L = memory.shape[1]
+        qh = self.q_proj(self.q_norm(q)).view(B, M, self.heads, self.head_dim).transpose(1, 2)
+        k, v = self.kv_proj(self.kv_norm(memory)).view(B, L, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qh = apply_rotary(qh, *self.rotary(q_pos))
+        k = apply_rotary(k, *self.rotary(mem_pos))
+        o = F.scaled_dot_product_attention(qh, k, v, attn_mask=key_mask[:, None, None, :])
+        q = q + self.o_proj(o.transpose(1, 2).reshape(B, M, W))
+        return q + self.mlp(self.mlp_norm(q))
+
+
+class ReconstructionDecoder(nn.Module):
+    """Predicts masked nucleotides from visible features only.
+
+    features: ``[B, L, D]``; visible, masked: ``[B, L]`` bool. Returns logits ``[n_masked, 5]`` for the
+    masked positions in row-major order (the order of ``targets[masked]``).
+    """
+
+    def __init__(self, student_dim: int, width: int = 128, layers: int = 1, heads: int = 4, mlp_ratio: float = 2.0):
+        super().__init__()
+        self.in_proj = nn.Linear(student_dim, width) if student_dim != width else nn.Identity()
+        self.mask_embedding = nn.Parameter(torch.randn(width) * 0.02)
+        self.layers = nn.ModuleList([CrossAttentionLayer(width, heads, mlp_ratio) for _ in range(layers)])
+        self.norm = RMSNorm(width)
+        self.head = nn.Linear(width, NUM_NUCLEOTIDE_CLASSES)
+
+    def forward(self, features: torch.Tensor, visible: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        B, L, _ = features.shape
+        memory = self.in_proj(features)                                           # [B, L, W]
+        counts = masked.sum(1)                                                    # [B]
+        M = int(counts.max()) if B else 0
+        # Masked positions of each row first (ascending), then filler: a stable sort on "not masked".
+        order = (~masked).to(torch.int8).argsort(dim=1, stable=True)[:, :M]      # [B, M]
+        slot_valid = torch.arange(M, device=features.device)[None, :] < counts[:, None]
+        q = self.mask_embedding.expand(B, M, -1)                                  # [B, M, W]
+        mem_pos = torch.arange(L, device=features.device).expand(B, L)
+        key_mask = visible.clone()
+        key_mask[key_mask.sum(1) == 0, 0] = True  # a row with nothing visible would give NaN; it has no queries
+        for layer in self.layers:
+            q = layer(q, order, memory, mem_pos, key_mask)
+        return self.head(self.norm(q))[slot_valid]                                # [n_masked, 5]
+
+
+class DistillationHead(nn.Module):
+    """Student width -> teacher width: linear, or a small MLP (Linear-GELU-Linear)."""
+
+    def __init__(self, student_dim: int, teacher_dim: int, kind: str = "linear"):
+        super().__init__()
+        if kind == "linear":
+            self.net = nn.Linear(student_dim, teacher_dim)
+        elif kind == "mlp":
+            hidden = max(student_dim, teacher_dim)
+            self.net = nn.Sequential(nn.Linear(student_dim, hidden), nn.GELU(), nn.Linear(hidden, teacher_dim))
+        else:
+            raise ValueError(f"distill_head must be 'linear' or 'mlp', got {kind!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def span_mean_pool(features: torch.Tensor, token_index: torch.Tensor, valid: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """Average features over each token's span. features ``[B, L, D]``, token_index/valid ``[B, L]`` -> ``[B, N, D]``."""
+    B, L, D = features.shape
+    w = valid.to(features.dtype)[..., None]                                        # [B, L, 1]
+    sums = features.new_zeros(B, num_tokens, D).scatter_add_(1, token_index[..., None].expand(B, L, D), features * w)
+    counts = features.new_zeros(B, num_tokens, 1).scatter_add_(1, token_index[..., None], w)
+    return sums / counts.clamp_min(1.0)
+
+
+@dataclass
+class PretrainOutput:
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor]  # detached scalars: recon_loss, recon_acc, distill_loss, mlm_loss, ...
+
+
+class HadPretrainingModel(nn.Module):
+    """The student plus the training-only heads its mode needs."""
+
+    def __init__(self, student: HadModel, objective: ObjectiveConfig, teacher_dim: int | None = None):
+        super().__init__()
+        objective.validate()
+        self.objective = objective
+        self.student = student
+        d = student.config.hidden_size
+        self.decoder = (ReconstructionDecoder(d, objective.decoder_width, objective.decoder_layers,
+                                              objective.decoder_heads, objective.decoder_mlp_ratio)
+                        if objective.uses_decoder else None)
+        if objective.uses_teacher:
+            if teacher_dim is None:
+                raise ValueError(f"mode {objective.mode!r} distils from a teacher: teacher_dim is required")
+            self.distill_head = DistillationHead(d, teacher_dim, objective.distill_head)
+        else:
+            self.distill_head = None
+        self.lm_head = HadLMHead(student.config) if objective.mode == "mlm" else None
+
+    def forward(self, batch: MaskedBatch, teacher_features: torch.Tensor | None = None) -> PretrainOutput:
+        """batch: a :class:`MaskedBatch`; teacher_features: ``[B, N, D_t]`` of the masked teacher input."""
+        features = self.student(batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state  # [B, L, D]
+        metrics: dict[str, torch.Tensor] = {}
+        loss = features.new_zeros(())
+        n_masked = batch.masked.sum()
+        metrics["masked_nt"] = n_masked.detach().float()
+        if self.decoder is not None:
+            logits = self.decoder(features, batch.visible, batch.masked)         # [n_masked, 5]
+            target = batch.targets[batch.masked] - vocab.A_ID                    # A C G T N -> 0..4
+            recon = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0
+            loss = loss + recon
+            metrics["recon_loss"] = recon.detach()
+            metrics["recon_acc"] = (logits.argmax(-1) == target).float().mean().detach() if target.numel() \
+                else torch.zeros(())
+        if self.lm_head is not None:
+            logits = self.lm_head(features[batch.masked])                         # [n_masked, V]
+            target = batch.targets[batch.masked]
+            mlm = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0
+            loss = loss + mlm
+            metrics["mlm_loss"] = mlm.detach()
+            metrics["recon_acc"] = (logits.argmax(-1) == target).float().mean().detach() if target.numel() \
+                else torch.zeros(())
+        if self.distill_head is not None:
+            if teacher_features is None:
+                raise ValueError(f"mode {self.objective.mode!r} needs teacher features")
+            distill = self.distillation_loss(features, batch, teacher_features)
+            loss = loss + self.objective.distill_weight * distill
+            metrics["distill_loss"] = distill.detach()
+        metrics["loss"] = loss.detach()
+        return PretrainOutput(loss=loss, metrics=metrics)
+
+    def distillation_loss(self, features: torch.Tensor, batch: MaskedBatch, teacher_features: torch.Tensor) -> torch.Tensor:
+        """MSE over visible teacher tokens (mean over tokens and feature dimensions)."""
+        N = batch.span_len.shape[1]
+        if teacher_features.shape[:2] != (features.shape[0], N):
+            raise ValueError(f"teacher features {tuple(teacher_features.shape)} do not match the batch's "
+                             f"{features.shape[0]} sequences x {N} teacher tokens")
+        pooled = span_mean_pool(features, batch.token_index, batch.visible, N)   # [B, N, D]
+        visible = batch.visible_tokens                                           # [B, N]
+        pred = self.distill_head(pooled[visible])                                # [n_vis, D_t]
+        target = teacher_features.to(pred.device)[visible].float()
+        if self.objective.normalize_targets:
+            target = F.layer_norm(target, target.shape[-1:])
+        if pred.numel() == 0:
+            return pred.sum() * 0
+        return F.mse_loss(pred.float(), target)
