@@ -1,0 +1,504 @@
+"""Run records, aggregation over seeds, and result tables (CSV / Markdown).
+
+A :class:`RunRecord` is everything one benchmark run of one model on one task produced: the config,
+and for every seed the test metrics (computed on the whole test set), validation metrics, timings,
+throughput (nt/s) and epochs run. It is saved as JSON atomically after every seed, so an interrupted
+run can resume with :meth:`RunRecord.remaining_seeds`.
+
+Aggregation over seeds (:func:`aggregate`): mean, **sample** standard deviation (``ddof=1``; absent
+for a single seed) and range (max - min). Tables say so: Markdown cells read ``mean ± sd`` with the
+number of seeds in the column header ("mean ± sd (n=5 seeds)") or, where it differs, in the cell; CSV
+columns are ``<column> mean``, ``<column> sd``, ``<column> range``, ``<column> n``.
+
+Tables (:func:`build_table`): rows = tasks (registry order, then others), columns = model/mode pairs,
+each row on the task's primary metric. Several run JSONs merge into one side-by-side table
+(:func:`load_records`). Published numbers from a reference CSV (columns
+``benchmark,task,metric,model,params,value,source``, e.g. ``../shared/reference/published_results.csv``)
+become extra columns headed ``<model> (published)``, each cell with a footnote number that points to
+its source. They are matched only for Genomic Benchmarks and Nucleotide Transformer tasks with the
+same metric: GUE stand-ins and custom tasks never get published columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..config import from_dict, to_dict
+from ..errors import ConfigError, DataError, MissingFileError
+from ..utils.io import atomic_write_json, atomic_write_text
+from .tasks import TASKS, TaskSpec
+
+SCHEMA = "hadna.run/1"
+PUBLISHED_COLUMNS = ("benchmark", "task", "metric", "model", "params", "value", "source")
+
+
+# ------------------------------------------------------------------------------------------------
+# Run records
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class SeedResult:
+    """One seed (one fine-tuning/probing run) of a task.
+
+    ``metrics``: on the whole test set (for cross-validated tasks: the mean over folds, with the
+    per-fold numbers in ``extra``). ``timings``: seconds (``train``, ``eval``, ...). ``nt_per_s``:
+    training throughput in nucleotides per second.
+    """
+
+    seed: int
+    metrics: dict[str, float]
+    val_metrics: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    nt_per_s: float | None = None
+    epochs_run: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    """All seeds of one (task, model, mode) run; ``metric`` is the task's primary metric."""
+
+    task: str
+    benchmark: str
+    model: str
+    mode: str
+    metric: str
+    config: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=list)
+    results: list[SeedResult] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    created: str = ""
+    hadna_version: str = ""
+    schema: str = SCHEMA
+
+    @classmethod
+    def for_task(cls, spec: TaskSpec, model: str, mode: str, config: dict[str, Any] | None = None,
+                 seeds: list[int] | None = None, data: dict[str, Any] | None = None) -> "RunRecord":
+        """A fresh record for ``spec`` (seeds default to the task's protocol seeds)."""
+        from .. import __version__
+
+        notes = [spec.notes] if spec.notes else []
+        return cls(task=spec.name, benchmark=spec.benchmark, model=model, mode=mode, metric=spec.metric,
+                   config=dict(config or {}), seeds=list(seeds if seeds is not None else spec.seeds),
+                   data=dict(data or {}), notes=notes,
+                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"), hadna_version=__version__)
+
+    @property
+    def done_seeds(self) -> list[int]:
+        return [r.seed for r in self.results]
+
+    def remaining_seeds(self) -> list[int]:
+        done = set(self.done_seeds)
+        return [s for s in self.seeds if s not in done]
+
+    def add(self, result: SeedResult) -> None:
+        if result.seed in self.done_seeds:
+            raise ValueError(f"seed {result.seed} of {self.task}/{self.model}/{self.mode} is already recorded")
+        self.results.append(result)
+
+    def values(self, metric: str | None = None) -> list[float]:
+        """Per-seed values of ``metric`` (default: the primary metric), in seed order of recording."""
+        metric = metric or self.metric
+        out = []
+        for r in self.results:
+            if metric not in r.metrics:
+                raise DataError(f"{self.task}/{self.model}/{self.mode}: seed {r.seed} has no {metric!r} metric "
+                                f"(has {sorted(r.metrics)})")
+            out.append(float(r.metrics[metric]))
+        return out
+
+    def aggregate(self, metric: str | None = None) -> "Aggregate":
+        return aggregate(self.values(metric), metric or self.metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "run record") -> "RunRecord":
+        if not isinstance(data, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        schema = data.get("schema", SCHEMA)
+        if schema != SCHEMA:
+            raise DataError(f"{where}: unsupported schema {schema!r} (this hadna reads {SCHEMA!r})")
+        try:
+            return from_dict(cls, data)
+        except ConfigError as exc:
+            raise DataError(f"{where}: {exc}") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON atomically (a reader never sees a half-written file)."""
+        atomic_write_json(path, self.to_dict())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunRecord":
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"run record not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: not valid JSON: {exc}") from None
+        return cls.from_dict(data, str(path))
+
+
+def load_records(paths: list[str | Path]) -> list[RunRecord]:
+    """Read several run JSONs (directories are searched for ``*.json``); duplicates are errors."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.rglob("*.json"))
+        else:
+            files.append(p)
+    if not files:
+        raise MissingFileError(f"no run JSON files in {[str(p) for p in paths]}")
+    records, seen = [], {}
+    for f in files:
+        rec = RunRecord.load(f)
+        key = (rec.task, rec.model, rec.mode)
+        if key in seen:
+            raise DataError(f"{f}: {rec.task}/{rec.model}/{rec.mode} is also in {seen[key]}; give the runs "
+                            f"different model or mode names")
+        seen[key] = f
+        records.append(rec)
+    return records
+
+
+# ------------------------------------------------------------------------------------------------
+# Aggregation
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Summary of per-seed values: mean, sample sd (ddof=1; None for n=1), min, max, range."""
+
+    metric: str
+    values: tuple[float, ...]
+    mean: float
+    sd: float | None
+    min: float
+    max: float
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def range(self) -> float:
+        return self.max - self.min
+
+    def cell(self, digits: int = 3, show_n: bool = False, show_range: bool = False) -> str:
+        """``"0.873 ± 0.012"`` (``"0.873"`` for one seed), optionally with ``(n=3)``/range."""
+        text = f"{self.mean:.{digits}f}"
+        if self.sd is not None:
+            text += f" ± {self.sd:.{digits}f}"
+        extras = []
+        if show_n:
+            extras.append(f"n={self.n}")
+        if show_range and self.n > 1:
+            extras.append(f"range {self.range:.{digits}f}")
+        return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def aggregate(values: list[float], metric: str = "") -> Aggregate:
+    """Mean, sample standard deviation (ddof=1) and range of per-seed ``values``."""
+    vals = tuple(float(v) for v in values)
+    if not vals:
+        raise DataError(f"no values to aggregate for {metric or 'the metric'}")
+    sd = statistics.stdev(vals) if len(vals) > 1 else None
+    return Aggregate(metric=metric, values=vals, mean=statistics.fmean(vals), sd=sd, min=min(vals), max=max(vals))
+
+
+# ------------------------------------------------------------------------------------------------
+# Published reference numbers
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PublishedResult:
+    benchmark: str
+    task: str
+    metric: str
+    model: str
+    params: str
+    value: float
+    source: str
+
+
+def load_published(path: str | Path) -> list[PublishedResult]:
+    """Read a reference CSV with columns benchmark,task,metric,model,params,value,source."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"published-results CSV not found: {path}")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        found = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in PUBLISHED_COLUMNS if c not in found]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; columns found: {found}")
+        out = []
+        for line, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+            try:
+                value = float(row["value"])
+            except ValueError:
+                raise DataError(f"{path}: line {line}: value {row['value']!r} is not a number") from None
+            if not math.isfinite(value):
+                raise DataError(f"{path}: line {line}: value {row['value']!r} is not finite")
+            out.append(PublishedResult(**{c: row[c] for c in PUBLISHED_COLUMNS if c != "value"}, value=value))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    task: str
+    benchmark: str
+    metric: str
+    is_mean: bool = False  # a benchmark-mean row ("MEAN8"): mean of the per-task means
+
+
+@dataclass
+class ResultsTable:
+    """Rows = tasks; ``run_columns`` = (model, mode); ``published_models`` = extra published columns."""
+
+    rows: list[Row]
+    run_columns: list[tuple[str, str]]
+    cells: dict[tuple[str, tuple[str, str]], Aggregate]
+    published_models: list[str] = field(default_factory=list)
+    published: dict[tuple[str, str], PublishedResult] = field(default_factory=dict)
+    derived_published: set[tuple[str, str]] = field(default_factory=set)  # computed means, not copied
+    notes: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def column_label(col: tuple[str, str]) -> str:
+        return f"{col[0]} / {col[1]}"
+
+    def seeds_in_column(self, col: tuple[str, str]) -> set[int]:
+        return {agg.n for (task, c), agg in self.cells.items() if c == col}
+
+    def sources(self) -> list[str]:
+        """Distinct sources of the published cells, in order of first use (footnote numbers = index + 1)."""
+        out: list[str] = []
+        for row in self.rows:
+            for model in self.published_models:
+                p = self.published.get((row.task, model))
+                if p is not None and (row.task, model) not in self.derived_published and p.source not in out:
+                    out.append(p.source)
+        return out
+
+
+def _task_order(task: str) -> int:
+    names = list(TASKS)
+    return names.index(task) if task in names else len(names)
+
+
+def build_table(records: list[RunRecord], published: list[PublishedResult] | None = None, *,
+                published_models: list[str] | None = None, metric: str | None = None,
+                benchmark_means: bool = True) -> ResultsTable:
+    """Side-by-side table of run records (+ published columns).
+
+    ``metric``: one metric for every row (default: each task's primary metric, as recorded).
+    ``published_models``: which published models to show (default: every model with a matching
+    number). ``benchmark_means``: add a ``MEAN<n>`` row per benchmark whose registered tasks share one
+    metric (Genomic Benchmarks: ``MEAN8``, the mean of the 8 per-task means, as HAD reports), filled
+    only for columns that have all ``n`` tasks, and present only if at least one column has them all.
+    """
+    if not records:
+        raise DataError("no run records to tabulate")
+    rows: dict[str, Row] = {}
+    cells: dict[tuple[str, tuple[str, str]], Aggregate] = {}
+    columns: list[tuple[str, str]] = []
+    first_seen: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        m = metric or rec.metric
+        row = rows.get(rec.task)
+        if row is not None and row.metric != m:
+            raise DataError(f"task {rec.task}: runs disagree on the primary metric ({row.metric} vs {m}); "
+                            f"pass metric= to compare on one metric")
+        rows.setdefault(rec.task, Row(rec.task, rec.benchmark, m))
+        first_seen.setdefault(rec.task, i)
+        col = (rec.model, rec.mode)
+        if col not in columns:
+            columns.append(col)
+        if rec.results:
+            cells[(rec.task, col)] = rec.aggregate(m)
+    ordered = sorted(rows.values(), key=lambda r: (_task_order(r.task), first_seen[r.task]))
+
+    notes: list[str] = []
+    final_rows: list[Row] = []
+    for bench in dict.fromkeys(r.benchmark for r in ordered):
+        block = [r for r in ordered if r.benchmark == bench]
+        final_rows += block
+        registered = [t for t in TASKS.values() if t.benchmark == bench]
+        if not (benchmark_means and bench in ("genomic_benchmarks", "nucleotide_transformer") and registered):
+            continue
+        metrics = {t.metric for t in registered}
+        if len(metrics) != 1 or (metric is not None and metric not in metrics):
+            continue
+        n = len(registered)
+        mean_row = Row(f"MEAN{n}", bench, metrics.pop(), is_mean=True)
+        for col in columns:
+            per_task = [cells.get((t.name, col)) for t in registered]
+            if all(a is not None for a in per_task):
+                cells[(mean_row.task, col)] = aggregate([a.mean for a in per_task], mean_row.metric)
+        if not any((mean_row.task, col) in cells for col in columns):
+            continue  # no column ran the whole benchmark: a mean row would be empty
+        final_rows.append(mean_row)
+        notes.append(f"{mean_row.task}: mean over the {n} {bench} tasks of the per-task means "
+                     f"(shown only where all {n} tasks were run).")
+    if any(r.benchmark == "gue" for r in final_rows):
+        notes.append("gue_* rows: GUE offline stand-ins (DNABERT-2's GUE data); not Nucleotide Transformer "
+                     "benchmark numbers.")
+
+    table = ResultsTable(rows=final_rows, run_columns=columns, cells=cells, notes=notes)
+    if published:
+        _add_published(table, published, published_models)
+    return table
+
+
+def _add_published(table: ResultsTable, published: list[PublishedResult], models: list[str] | None) -> None:
+    comparable = ("genomic_benchmarks", "nucleotide_transformer")
+    by_key = {(p.benchmark, p.task, p.metric, p.model): p for p in published}
+    chosen: list[str] = []
+    for p in published:
+        if models is not None and p.model not in models:
+            continue
+        for row in table.rows:
+            if row.benchmark in comparable and (row.benchmark, row.task, row.metric, p.model) in by_key:
+                if p.model not in chosen:
+                    chosen.append(p.model)
+    if models is not None:
+        unknown = [m for m in models if m not in {p.model for p in published}]
+        if unknown:
+            raise ConfigError(f"published models {unknown} are not in the reference CSV "
+                              f"(it has {sorted({p.model for p in published})})")
+        chosen = [m for m in models if m in chosen]
+    table.published_models = chosen
+    for row in table.rows:
+        if row.benchmark not in comparable:
+            continue
+        for model in chosen:
+            p = by_key.get((row.benchmark, row.task, row.metric, model))
+            if p is not None:
+                table.published[(row.task, model)] = p
+            elif row.is_mean:
+                # A published per-task mean that the source does not print itself: derive and mark it.
+                tasks = [t.name for t in TASKS.values() if t.benchmark == row.benchmark]
+                vals = [by_key.get((row.benchmark, t, row.metric, model)) for t in tasks]
+                if all(v is not None for v in vals):
+                    mean = statistics.fmean(v.value for v in vals)
+                    table.published[(row.task, model)] = PublishedResult(
+                        row.benchmark, row.task, row.metric, model, vals[0].params, mean,
+                        "computed here: mean of the published per-task values")
+                    table.derived_published.add((row.task, model))
+
+
+def _fmt(x: float | None, digits: int) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def to_csv(table: ResultsTable, digits: int = 4) -> str:
+    """CSV text: task, benchmark, metric, then per run column mean/sd/range/n, then published columns."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = ["task", "benchmark", "metric"]
+    for col in table.run_columns:
+        label = table.column_label(col)
+        header += [f"{label} mean", f"{label} sd", f"{label} range", f"{label} n"]
+    for model in table.published_models:
+        header += [f"{model} (published)", f"{model} (published) source"]
+    w.writerow(header)
+    for row in table.rows:
+        line = [row.task, row.benchmark, row.metric]
+        for col in table.run_columns:
+            agg = table.cells.get((row.task, col))
+            if agg is None:
+                line += ["", "", "", ""]
+            elif row.is_mean:
+                line += [_fmt(agg.mean, digits), "", "", ""]
+            else:
+                line += [_fmt(agg.mean, digits), _fmt(agg.sd, digits), _fmt(agg.range, digits), str(agg.n)]
+        for model in table.published_models:
+            p = table.published.get((row.task, model))
+            line += ["", ""] if p is None else [_fmt(p.value, digits), p.source]
+        w.writerow(line)
+    return buf.getvalue()
+
+
+def to_markdown(table: ResultsTable, digits: int = 3, show_range: bool = False) -> str:
+    """Markdown table with a legend: mean ± sd (n seeds), published columns with source footnotes."""
+    headers = ["task", "metric"]
+    uniform_n: dict[tuple[str, str], int | None] = {}
+    for col in table.run_columns:
+        ns = {agg.n for (task, c), agg in table.cells.items()
+              if c == col and not any(r.is_mean and r.task == task for r in table.rows)}
+        uniform_n[col] = ns.pop() if len(ns) == 1 else None
+        n_text = f"n={uniform_n[col]} seeds" if uniform_n[col] is not None else "n seeds per cell"
+        headers.append(f"{table.column_label(col)}: mean ± sd ({n_text})")
+    sources = table.sources()
+    headers += [f"{m} (published)" for m in table.published_models]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(headers) - 2)) + "|"]
+    for row in table.rows:
+        cells = [f"**{row.task}**" if row.is_mean else row.task, row.metric]
+        for col in table.run_columns:
+            agg = table.cells.get((row.task, col))
+            if agg is None:
+                cells.append("—")
+            elif row.is_mean:
+                cells.append(f"{agg.mean:.{digits}f}")
+            else:
+                cells.append(agg.cell(digits, show_n=uniform_n[col] is None, show_range=show_range))
+        for model in table.published_models:
+            p = table.published.get((row.task, model))
+            if p is None:
+                cells.append("—")
+            elif (row.task, model) in table.derived_published:
+                cells.append(f"{p.value:.{digits}f}*")
+            else:
+                cells.append(f"{p.value:.{digits}f} [{sources.index(p.source) + 1}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    legend = ["", "Cells: mean ± sd over seeds, where sd is the sample standard deviation (ddof=1) "
+                  "and n is the number of seeds" + (" (max - min range in parentheses)" if show_range else "")
+              + "; a single seed shows its value only. — = not run (published columns: not reported)."]
+    if table.published_models:
+        legend.append("Published columns are numbers reported in the literature, not re-run here; sources:")
+        legend += [f"[{i}] {s}" for i, s in enumerate(sources, start=1)]
+        if table.derived_published:
+            legend.append("\\* computed here as the mean of the published per-task values.")
+    legend += table.notes
+    return "\n".join(lines) + "\n" + "\n\n".join(legend) + "\n"
+
+
+def write_csv(table: ResultsTable, path: str | Path, digits: int = 4) -> Path:
+    atomic_write_text(path, to_csv(table, digits))
+    return Path(path)
+
+
+def write_markdown(table: ResultsTable, path: str | Path, digits: int = 3, show_range: bool = False) -> Path:
+    atomic_write_text(path, to_markdown(table, digits, show_range))
+    return Path(path)
+
+
+def merge_runs(paths: list[str | Path], published_csv: str | Path | None = None, **kwargs: Any) -> ResultsTable:
+    """Load run JSONs (files or directories) and an optional reference CSV into one table."""
+    published = load_published(published_csv) if published_csv is not None else None
+    return build_table(load_records(paths), published, **kwargs)
+
+
+__all__ = [
+    "SCHEMA", "SeedResult", "RunRecord", "load_records", "Aggregate", "aggregate", "PublishedResult",
+    "load_published", "Row", "ResultsTable", "build_table", "to_csv", "to_markdown", "write_csv",
+    "write_markdown", "merge_runs",
+]

@@ -1,0 +1,210 @@
+"""Run records (JSON, resume), aggregation numbers, merged tables and published columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from hadna.errors import ConfigError, DataError, MissingFileError
+from hadna.eval.results import (RunRecord, SeedResult, aggregate, build_table, load_published, load_records,
+                                merge_runs, to_csv, to_markdown, write_markdown)
+from hadna.eval.tasks import get_task, list_tasks
+
+SEED_VALUES = [0.80, 0.82, 0.85, 0.79, 0.84]  # mean 0.82; squared deviations sum 0.0026 -> sd sqrt(0.00065)
+
+
+def record(task: str, model: str = "hadna", mode: str = "finetune", values=SEED_VALUES, metric=None) -> RunRecord:
+    spec = get_task(task)
+    rec = RunRecord.for_task(spec, model, mode, config={"lr": 1e-3}, seeds=list(range(1, len(values) + 1)))
+    for seed, v in enumerate(values, start=1):
+        rec.add(SeedResult(seed=seed, metrics={"accuracy": 0.5, metric or spec.metric: v},
+                           timings={"train": 10.0 + seed}, nt_per_s=1e5, epochs_run=spec.epochs))
+    return rec
+
+
+def test_aggregate_known_numbers():
+    agg = aggregate(SEED_VALUES, "accuracy")
+    assert agg.n == 5
+    assert agg.mean == pytest.approx(0.82)
+    assert agg.sd == pytest.approx(0.00065 ** 0.5)  # sample sd, ddof=1 (population sd would be 0.0228)
+    assert agg.range == pytest.approx(0.06)
+    assert (agg.min, agg.max) == (0.79, 0.85)
+    assert agg.cell(3) == "0.820 ± 0.025"
+    assert agg.cell(3, show_n=True, show_range=True) == "0.820 ± 0.025 (n=5, range 0.060)"
+
+
+def test_aggregate_single_seed_has_no_sd():
+    agg = aggregate([0.7])
+    assert agg.sd is None and agg.range == 0 and agg.cell(2) == "0.70"
+    with pytest.raises(DataError, match="no values"):
+        aggregate([])
+
+
+def test_record_roundtrip_and_atomic_save(tmp_path):
+    rec = record("human_nontata_promoters")
+    rec.data = {"splits": {"train": {"n": 10}}}
+    path = rec.save(tmp_path / "runs" / "r.json")
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temp file left behind
+    back = RunRecord.load(path)
+    assert back == rec
+    assert back.aggregate().mean == pytest.approx(0.82)
+    assert back.results[0].timings == {"train": 11.0} and back.results[0].epochs_run == 10
+    assert json.loads(path.read_text())["schema"] == "hadna.run/1"
+
+
+def test_resume_skips_completed_seeds():
+    rec = RunRecord.for_task(get_task("H3"), "hadna", "probe")
+    assert rec.seeds == list(range(1, 11))
+    rec.add(SeedResult(seed=1, metrics={"mcc": 0.5}))
+    rec.add(SeedResult(seed=2, metrics={"mcc": 0.6}))
+    assert rec.remaining_seeds() == list(range(3, 11))
+    with pytest.raises(ValueError, match="already recorded"):
+        rec.add(SeedResult(seed=2, metrics={"mcc": 0.6}))
+
+
+@pytest.mark.parametrize("text,match", [
+    ("{not json", "not valid JSON"),
+    ('{"schema": "other/9"}', "unsupported schema"),
+    ('{"task": "x"}', "run record|missing"),
+    ('[1, 2]', "expected a JSON object"),
+], ids=["bad-json", "schema", "missing-keys", "not-object"])
+def test_load_bad_records(tmp_path, text, match):
+    p = tmp_path / "bad.json"
+    p.write_text(text)
+    with pytest.raises(DataError, match=match):
+        RunRecord.load(p)
+
+
+def test_load_missing_record(tmp_path):
+    with pytest.raises(MissingFileError):
+        RunRecord.load(tmp_path / "nope.json")
+
+
+def test_missing_metric_in_a_seed_is_an_error():
+    rec = RunRecord.for_task(get_task("H3"), "m", "probe", seeds=[1])
+    rec.add(SeedResult(seed=1, metrics={"accuracy": 0.5}))
+    with pytest.raises(DataError, match=r"seed 1 has no 'mcc' metric"):
+        rec.aggregate()
+
+
+def test_merged_table_side_by_side(tmp_path):
+    a = record("human_nontata_promoters", "hadna", "finetune")
+    b = record("human_nontata_promoters", "hadna", "probe", values=[0.7, 0.72, 0.71])
+    c = record("H3", "hadna", "finetune", values=[0.5, 0.6])
+    for i, r in enumerate([a, b, c]):
+        r.save(tmp_path / "runs" / f"{i}.json")
+    table = merge_runs([tmp_path / "runs"])
+    assert [r.task for r in table.rows] == ["human_nontata_promoters", "H3"]  # registry order
+    assert table.run_columns == [("hadna", "finetune"), ("hadna", "probe")]
+    md = to_markdown(table)
+    header = md.splitlines()[0]
+    assert "hadna / finetune: mean ± sd (n seeds per cell)" in header  # 5 and 2 seeds
+    assert "hadna / probe: mean ± sd (n=3 seeds)" in header
+    assert "| human_nontata_promoters | accuracy | 0.820 ± 0.025 (n=5) | 0.710 ± 0.010 |" in md
+    assert "| H3 | mcc | 0.550 ± 0.071 (n=2) | — |" in md
+    assert "sample standard deviation (ddof=1)" in md
+
+    rows = list(csv.DictReader(io.StringIO(to_csv(table))))
+    assert rows[0]["hadna / finetune mean"] == "0.8200" and rows[0]["hadna / finetune sd"] == "0.0255"
+    assert rows[0]["hadna / finetune range"] == "0.0600" and rows[0]["hadna / finetune n"] == "5"
+    assert rows[1]["hadna / probe mean"] == ""
+
+
+def test_duplicate_runs_are_rejected(tmp_path):
+    record("H3").save(tmp_path / "a.json")
+    record("H3").save(tmp_path / "b.json")
+    with pytest.raises(DataError, match="also in"):
+        load_records([tmp_path / "a.json", tmp_path / "b.json"])
+
+
+PUBLISHED = """benchmark,task,metric,model,params,value,source
+genomic_benchmarks,human_nontata_promoters,accuracy,Caduceus-PS,470k,0.945,Caduceus paper Table 1
+nucleotide_transformer,H3,mcc,Caduceus-PS,1.9M,0.799,Caduceus paper Table 2
+nucleotide_transformer,H3,mcc,NTv2-500M,500M,0.784,NT paper
+nucleotide_transformer,H3,f1,Other,1M,0.99,wrong metric
+genomic_benchmarks,MEAN8,accuracy,HAD,1.1M,0.875,HAD paper
+"""
+
+
+def test_published_columns_with_sources(tmp_path):
+    (tmp_path / "pub.csv").write_text(PUBLISHED)
+    published = load_published(tmp_path / "pub.csv")
+    recs = [record("human_nontata_promoters"), record("H3"), record("gue_emp_H3")]
+    table = build_table(recs, published)
+    assert table.published_models == ["Caduceus-PS", "NTv2-500M"]  # "Other" matches no row's metric
+    md = to_markdown(table)
+    assert "Caduceus-PS (published)" in md.splitlines()[0]
+    assert "0.945 [1]" in md and "0.799 [2]" in md and "0.784 [3]" in md
+    assert "[1] Caduceus paper Table 1" in md and "[3] NT paper" in md
+    assert "not re-run here" in md
+    gue_line = next(line for line in md.splitlines() if line.startswith("| gue_emp_H3 "))
+    assert gue_line.endswith("| — | — |")  # GUE stand-ins never get published NT numbers
+    assert "not Nucleotide Transformer benchmark numbers" in md
+    rows = {r["task"]: r for r in csv.DictReader(io.StringIO(to_csv(table)))}
+    assert rows["H3"]["Caduceus-PS (published)"] == "0.7990"
+    assert rows["H3"]["Caduceus-PS (published) source"] == "Caduceus paper Table 2"
+    assert rows["gue_emp_H3"]["NTv2-500M (published)"] == ""
+
+
+def test_mean8_row_and_published_mean(tmp_path):
+    (tmp_path / "pub.csv").write_text(PUBLISHED)
+    gb = list_tasks("genomic_benchmarks")
+    recs = [record(t.name, values=[0.8 + 0.01 * i, 0.82 + 0.01 * i]) for i, t in enumerate(gb)]
+    recs.append(record(gb[0].name, "cnn", "finetune", values=[0.7]))  # cnn misses 7 tasks: no mean
+    table = build_table(recs, load_published(tmp_path / "pub.csv"), published_models=["HAD", "Caduceus-PS"])
+    assert table.rows[-1].task == "MEAN8" and table.rows[-1].is_mean
+    mean_cell = table.cells[("MEAN8", ("hadna", "finetune"))]
+    assert mean_cell.mean == pytest.approx(0.81 + 0.01 * 3.5)
+    assert ("MEAN8", ("cnn", "finetune")) not in table.cells
+    md = to_markdown(table)
+    assert "| **MEAN8** | accuracy | 0.845 | — | 0.875 [" in md
+    assert "HAD paper" in md
+    # Caduceus-PS has only one GB task in this CSV: no derived mean
+    assert ("MEAN8", "Caduceus-PS") not in table.published
+
+
+def test_derived_published_mean_is_marked(tmp_path):
+    gb = list_tasks("genomic_benchmarks")
+    lines = ["benchmark,task,metric,model,params,value,source"] + [
+        f"genomic_benchmarks,{t.name},accuracy,CNN,264k,{0.7 + 0.01 * i:.2f},GB paper" for i, t in enumerate(gb)]
+    (tmp_path / "pub.csv").write_text("\n".join(lines) + "\n")
+    recs = [record(t.name, values=[0.8, 0.9]) for t in gb]
+    md = to_markdown(build_table(recs, load_published(tmp_path / "pub.csv")))
+    assert f"| {0.735:.3f}* |" in md and "computed here as the mean of the published per-task values" in md
+
+
+@pytest.mark.parametrize("text,match", [
+    ("benchmark,task,model,value\n", r"missing column\(s\) \['metric', 'params', 'source'\].*columns found"),
+    ("benchmark,task,metric,model,params,value,source\ngenomic_benchmarks,t,accuracy,M,1,abc,s\n",
+     r"line 2: value 'abc' is not a number"),
+], ids=["columns", "value"])
+def test_bad_published_csv(tmp_path, text, match):
+    (tmp_path / "pub.csv").write_text(text)
+    with pytest.raises(DataError, match=match):
+        load_published(tmp_path / "pub.csv")
+
+
+def test_unknown_published_model(tmp_path):
+    (tmp_path / "pub.csv").write_text(PUBLISHED)
+    with pytest.raises(ConfigError, match=r"\['Nope'\] are not in the reference CSV"):
+        build_table([record("H3")], load_published(tmp_path / "pub.csv"), published_models=["Nope"])
+
+
+def test_conflicting_metrics_for_one_task():
+    a = record("H3", "m1")
+    b = record("H3", "m2")
+    b.metric = "f1"
+    for r in b.results:
+        r.metrics["f1"] = 0.5
+    with pytest.raises(DataError, match="disagree on the primary metric"):
+        build_table([a, b])
+    table = build_table([a, b], metric="accuracy")
+    assert table.cells[("H3", ("m2", "finetune"))].mean == 0.5
+
+
+def test_write_markdown(tmp_path):
+    path = write_markdown(build_table([record("H3")]), tmp_path / "out" / "table.md")
+    assert path.read_text().startswith("| task | metric | hadna / finetune: mean ± sd (n=5 seeds) |")
