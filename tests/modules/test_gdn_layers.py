@@ -33,8 +33,11 @@ def reference_gdn(layer: GatedDeltaNet, x: torch.Tensor) -> torch.Tensor:
                     out[:, t] += z[:, src] * w[:, i]
         return F.silu(out)
 
-    q = F.normalize(conv(layer.q_proj(x), layer.q_conv1d.weight).view(B, T, H, K), dim=-1)
-    k = F.normalize(conv(layer.k_proj(x), layer.k_conv1d.weight).view(B, T, H, K), dim=-1)
+    def l2(z):
+        return z / torch.sqrt((z ** 2).sum(-1, keepdim=True) + 1e-6)
+
+    q = l2(conv(layer.q_proj(x), layer.q_conv1d.weight).view(B, T, H, K))
+    k = l2(conv(layer.k_proj(x), layer.k_conv1d.weight).view(B, T, H, K))
     v = conv(layer.v_proj(x), layer.v_conv1d.weight).view(B, T, H, V)
     beta = torch.sigmoid(layer.b_proj(x))
     g = -layer.A_log.exp() * F.softplus(layer.a_proj(x) + layer.dt_bias)

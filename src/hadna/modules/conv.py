@@ -48,9 +48,18 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """Depthwise causal convolution with zero history.
 
     x: ``[B, T, D]``; weight: ``[D, W]``; bias: ``[D]`` or None -> ``[B, T, D]``.
-    (One grouped ``conv1d`` measured ~1.5x faster on CPU than W shifted multiply-adds.)
+
+    Written as W multiply-adds on time-shifted slices, accumulated in place into one fresh buffer:
+    on CPU this touches memory fewer times than ``conv1d`` with its transposes and padding (the op is
+    memory-bound), and it is autograd-safe (no input or saved tensor is overwritten).
     """
     W = weight.shape[1]
-    y = F.conv1d(F.pad(x.transpose(1, 2), (W - 1, 0)), weight[:, None, :], bias, groups=weight.shape[0])
-    y = y.transpose(1, 2)                                 # [B, T, D]
-    return F.silu(y) if activation == "silu" else y
+    y = x * weight[:, W - 1]                                         # current token
+    for lag in range(1, min(W, x.shape[1] + 1)):
+        if lag < x.shape[1]:
+            y[:, lag:].addcmul_(x[:, :-lag], weight[:, W - 1 - lag])  # token t - lag
+    if bias is not None:
+        y = y + bias
+    if activation == "silu":
+        return F.silu(y, inplace=not torch.is_grad_enabled())
+    return y

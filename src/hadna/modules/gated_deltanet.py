@@ -27,6 +27,11 @@ from .norm import GatedRMSNorm
 from .padding import SequenceLayout
 
 
+def l2norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``x / sqrt(sum(x^2) + eps)`` over the last dimension (flash-linear-attention's ``l2norm``)."""
+    return x * torch.rsqrt((x * x).sum(-1, keepdim=True) + eps)
+
+
 class Projections(NamedTuple):
     """Pointwise projections of the input; all ``[B, T, *]``."""
 
@@ -104,8 +109,8 @@ class GatedDeltaNet(nn.Module):
         w = torch.cat([self.q_conv1d.weight, self.k_conv1d.weight, self.v_conv1d.weight])
         qkv = causal_conv1d(qkv, w, None, "silu")
         q, k, v = qkv.split([self.key_dim, self.key_dim, self.value_dim], dim=-1)
-        q = F.normalize(q.view(B, T, self.num_heads, self.head_k_dim), p=2, dim=-1)
-        k = F.normalize(k.view(B, T, self.num_heads, self.head_k_dim), p=2, dim=-1)
+        q = l2norm(q.view(B, T, self.num_heads, self.head_k_dim))
+        k = l2norm(k.view(B, T, self.num_heads, self.head_k_dim))
         v = v.view(B, T, self.num_heads, self.head_v_dim)
         beta = b.sigmoid()
         g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())
