@@ -180,9 +180,11 @@ def test_layer_out_of_range(ckpt, layer):
 
 
 def test_auto_map_requires_trust_remote_code(ckpt, tmp_path):
+    # auto_map pointing at NT's own esm code is loaded by the native NTv2 port (tests/test_ntv2.py);
+    # any other shipped model code is refused unless the user asks for it.
     d = copy_ckpt(ckpt, tmp_path)
     cfg = json.loads((d / "config.json").read_text())
-    cfg["auto_map"] = {"AutoConfig": "esm_config.EsmConfig", "AutoModelForMaskedLM": "modeling_esm.EsmForMaskedLM"}
+    cfg["auto_map"] = {"AutoConfig": "custom_config.CustomConfig", "AutoModelForMaskedLM": "custom_modeling.CustomForMaskedLM"}
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(HadnaError, match="--trust-remote-code") as err:
         Teacher.from_pretrained(d)

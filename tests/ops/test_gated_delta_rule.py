@@ -154,3 +154,27 @@ def test_fla_kernel_matches_torch_kernel_on_gpu():
     ((o2 * do).sum() + s2.sum()).backward()
     for a, b in zip(cuda, ref):
         assert relative_error(a.grad, b.grad) <= 1e-2
+
+
+@pytest.mark.parametrize("path", ["factorized", "explicit-decay"])
+@pytest.mark.parametrize("T", [1, 64, 150], ids=lambda t: f"T{t}")
+def test_both_decay_paths_match_naive_with_gradients(path, T):
+    """The kernel folds the decay into the matmuls when that is safe and forms it explicitly otherwise."""
+    from hadna.ops.gated_delta_rule.chunk import chunk_gated_delta_rule_head_first
+
+    q, k, v, g, beta, h0 = make_inputs(2, T, 2, 16, 8, with_state=True)
+    hf = lambda x: x.transpose(1, 2).reshape(4, T, *x.shape[3:]).contiguous()  # noqa: E731
+    leaves = [hf(x).requires_grad_() for x in (q, k, v, g, beta)]
+    h = h0.reshape(4, 16, 8).clone().requires_grad_()
+    o1, s1 = chunk_gated_delta_rule_head_first(*leaves, 16 ** -0.5, h, chunk_size=32,
+                                               factorize_max_decay=float("inf") if path == "factorized" else -1.0)
+    ref_leaves = [x.detach().clone().requires_grad_() for x in (q, k, v, g, beta)]
+    h_ref = h0.clone().requires_grad_()
+    o2, s2 = naive_recurrent_gated_delta_rule(*ref_leaves, initial_state=h_ref, output_final_state=True)
+    o2 = o2.transpose(1, 2).reshape(4, T, 8)
+    assert relative_error(o1, o2) <= TOL and relative_error(s1, s2.reshape(4, 16, 8)) <= TOL
+    (o1.pow(2).sum() + s1.sum()).backward()
+    (o2.pow(2).sum() + s2.sum()).backward()
+    for name, a, b in zip("q k v g beta".split(), leaves, ref_leaves):
+        assert relative_error(a.grad, hf(b.grad)) <= TOL, f"grad of {name}"
+    assert relative_error(h.grad, h_ref.grad.reshape(4, 16, 8)) <= TOL

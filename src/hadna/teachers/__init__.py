@@ -2,6 +2,8 @@
 
 * :mod:`hadna.teachers.nt_tokens` - how NT tokenises, vectorised, with per-token student spans.
 * :mod:`hadna.teachers.wrapper` - :class:`Teacher`: load, freeze, tokenise student batches, extract features.
+* :mod:`hadna.teachers.ntv2` - a native NTv2 model (core ESM + gated feed-forward) and a strict
+  loader for NTv2 checkpoints that never runs their remote code.
 * :mod:`hadna.teachers.random_nt` - NT-format ESM configs and small random checkpoints.
 
 Importing this package does not import transformers (only the functions that need it do).
@@ -20,6 +22,7 @@ from hadna.teachers.nt_tokens import (
     nt_tokenize_ids,
     write_nt_vocab,
 )
+from hadna.teachers.ntv2 import load_ntv2, ntv2_support_problems
 from hadna.teachers.random_nt import make_random_nt_teacher, nt_esm_config, nt_tokenizer
 from hadna.teachers.wrapper import Teacher, TeacherInputs
 
@@ -33,11 +36,13 @@ __all__ = [
     "NTTokens",
     "Teacher",
     "TeacherInputs",
+    "load_ntv2",
     "make_random_nt_teacher",
     "nt_esm_config",
     "nt_token_spans_reference",
     "nt_tokenize_batch",
     "nt_tokenize_ids",
     "nt_tokenizer",
+    "ntv2_support_problems",
     "write_nt_vocab",
 ]

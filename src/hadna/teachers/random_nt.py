@@ -3,8 +3,9 @@
 A "NT-format" checkpoint is a transformers ``EsmForMaskedLM`` with NT's 4,107-token 6-mer
 vocabulary and special-token ids, saved with ``save_pretrained`` (safetensors) next to an
 ``EsmTokenizer`` ``vocab.txt``. It loads with core transformers (no remote code), exactly like
-NT v1 checkpoints. (NTv2 itself needs remote code because of its gated feed-forward blocks;
-ours uses ESM's plain GELU feed-forward, which is fine for a stand-in teacher.)
+NT v1 checkpoints. (NTv2 itself has gated feed-forward blocks and ships remote code; hadna loads it
+with its native port, :mod:`hadna.teachers.ntv2`. Ours uses ESM's plain GELU feed-forward, which
+is fine for a stand-in teacher.)
 """
 
 from __future__ import annotations

@@ -7,6 +7,14 @@ entries. Entry 0 is the embedding output, entry ``k`` (1 <= k < num_layers) the 
 core ESM (5.x ties ``hidden_states[-1]`` to ``last_hidden_state``) and for the older ESM copy that
 NTv2's remote code ships. ``layer`` indexes that tuple Python-style, so ``layer=-1`` (default) is
 the normalised last-layer representation, the one NT's own examples use as embeddings.
+
+How a checkpoint is loaded (:meth:`Teacher.from_pretrained`, logged at INFO):
+
+* no ``auto_map`` in config.json (NT v1, our random teachers): core transformers ESM;
+* ``auto_map`` pointing at NT's ``esm_config``/``modeling_esm`` code with an architecture the native
+  port covers (NTv2): :mod:`hadna.teachers.ntv2`, no remote code is imported or run;
+* ``trust_remote_code=True`` (explicit only): the checkpoint's own code, via transformers' Auto classes;
+* any other ``auto_map``: refused, naming ``--trust-remote-code``.
 """
 
 from __future__ import annotations
@@ -69,8 +77,11 @@ def _is_hub_id(name: str) -> bool:
     return len(parts) <= 2 and all(parts)
 
 
-def _resolve_config(name_or_path: str, local_files_only: bool) -> tuple[dict, str]:
-    """Read the checkpoint's config.json as plain JSON (before any model code runs)."""
+def _resolve_config(name_or_path: str, local_files_only: bool) -> tuple[dict, str, Path]:
+    """Read the checkpoint's config.json as plain JSON (before any model code runs).
+
+    Returns (config, name for messages, path of config.json; for a Hub id, inside the local cache).
+    """
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -101,7 +112,38 @@ def _resolve_config(name_or_path: str, local_files_only: bool) -> tuple[dict, st
         raise CheckpointError(f"teacher config {cfg_file} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict):
         raise CheckpointError(f"teacher config {cfg_file} is not a JSON object")
-    return config, where
+    return config, where, Path(cfg_file)
+
+
+def _fetch_hub_files(name: str, local_files_only: bool) -> None:
+    """Make sure vocab.txt and the weights of Hub checkpoint ``name`` sit next to its cached config.json.
+
+    Weights: the first of :data:`hadna.teachers.ntv2.WEIGHT_FILES` the repo has (so a repo with
+    both safetensors and a .bin only fetches the safetensors), with all shards of an index.
+    """
+    from transformers.utils import cached_file
+
+    from hadna.teachers.ntv2 import WEIGHT_FILES
+
+    def fetch(filename: str) -> str | None:
+        return cached_file(
+            name, filename, local_files_only=local_files_only,
+            _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False,
+        )
+
+    fetch("vocab.txt")
+    for filename in WEIGHT_FILES:
+        resolved = fetch(filename)
+        if resolved is None:
+            continue
+        if filename.endswith(".index.json"):
+            try:
+                shards = set(json.loads(Path(resolved).read_text(encoding="utf-8"))["weight_map"].values())
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise CheckpointError(f"weights index {resolved} of teacher {name} is not valid: {exc}") from exc
+            for shard in sorted(shards):
+                fetch(shard)
+        return
 
 
 def _nt_lookup(vocab: Mapping[str, int], source: str) -> np.ndarray:
@@ -158,9 +200,13 @@ class Teacher:
         """Load a checkpoint directory (or, with ``local_files_only=False``, a Hub id).
 
         NT v1 / our random teachers load with core transformers ESM. NTv2 ships its own model code
-        (``auto_map`` in config.json) and is refused unless ``trust_remote_code=True``: without
-        it transformers would silently load NTv2's weights into the core ESM classes, which do not
-        match its gated feed-forward blocks. ``dtype``: None/"float32", or "float16"/"bfloat16" on GPU only.
+        (``auto_map`` in config.json); by default it loads into hadna's native port
+        (:func:`hadna.teachers.ntv2.load_ntv2`: same parameter names, gated feed-forward, weights
+        checked strictly, no remote code). Handing an NTv2 checkpoint to core ESM instead would be
+        wrong: its feed-forward shapes differ. ``trust_remote_code=True`` explicitly runs the
+        checkpoint's own code instead (NTv2's was written for transformers 4.x and may fail under
+        5.x). A checkpoint whose ``auto_map`` the native port does not cover is refused unless
+        ``trust_remote_code=True``. ``dtype``: None/"float32", or "float16"/"bfloat16" on GPU only.
         """
         name = str(name_or_path)
         if dtype not in _DTYPES:
@@ -175,25 +221,38 @@ class Teacher:
                 f"use dtype=None (float32) on CPU"
             )
 
-        config, where = _resolve_config(name, local_files_only)
+        config, where, cfg_file = _resolve_config(name, local_files_only)
         if config.get("auto_map") and not trust_remote_code:
-            raise CheckpointError(
-                f"teacher checkpoint {where} ships its own model code (config.json has auto_map: "
-                f"{', '.join(sorted(config['auto_map']))}); NTv2 checkpoints are like this. Loading it runs that "
-                f"Python code, so it is never done by default: re-run with --trust-remote-code "
-                f"(trust_remote_code=True) if you trust the checkpoint's source"
-            )
+            from hadna.teachers.ntv2 import ntv2_support_problems
+
+            problems = ntv2_support_problems(config)
+            if problems:
+                auto_map = config["auto_map"]
+                keys = ", ".join(sorted(auto_map)) if isinstance(auto_map, dict) else repr(auto_map)
+                raise CheckpointError(
+                    f"teacher checkpoint {where} ships its own model code (config.json has auto_map: {keys}) "
+                    f"and hadna's built-in NTv2 port does not cover it ({'; '.join(problems)}). Loading it runs "
+                    f"that Python code, so it is never done by default: re-run with --trust-remote-code "
+                    f"(trust_remote_code=True) if you trust the checkpoint's source"
+                )
+            return cls._from_native_ntv2(name, where, cfg_file, layer, torch_dtype, dev, local_files_only)
+        if config.get("auto_map"):
+            log.info("teacher %s: running the checkpoint's own model code (trust_remote_code=True)", where)
+        else:
+            log.info("teacher %s: loading with core transformers ESM", where)
 
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         common = dict(local_files_only=local_files_only, trust_remote_code=trust_remote_code)
+        remote = bool(config.get("auto_map")) and trust_remote_code
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, **common)
-        except (OSError, ValueError, KeyError, ImportError) as exc:
-            raise CheckpointError(f"cannot load the tokenizer of teacher {where}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - with remote code, the config class it imports can fail in any way
+            if not remote and not isinstance(exc, (OSError, ValueError, KeyError, ImportError)):
+                raise
+            raise CheckpointError(f"cannot load the tokenizer of teacher {where}: {type(exc).__name__}: {exc}") from exc
         vocab = tokenizer.get_vocab()
         _nt_lookup(vocab, where)  # fail on a non-NT vocabulary before loading weights
-        remote = bool(config.get("auto_map")) and trust_remote_code
         try:
             model, info = AutoModelForMaskedLM.from_pretrained(
                 name, dtype=torch_dtype, output_loading_info=True, **common
@@ -220,6 +279,27 @@ class Teacher:
         if info.get("missing_keys"):
             log.info("teacher %s: unused weights not in the checkpoint: %s", where, sorted(info["missing_keys"]))
         return cls(model.to(dev), vocab, layer=layer, source=where)
+
+    @classmethod
+    def _from_native_ntv2(
+        cls, name: str, where: str, cfg_file: Path, layer: int, dtype: torch.dtype, device: torch.device,
+        local_files_only: bool,
+    ) -> "Teacher":
+        """NTv2-style checkpoint -> hadna's native NTv2 model (config, vocab and weights read as data only)."""
+        from hadna.teachers.ntv2 import load_ntv2, read_vocab
+
+        directory = Path(name).expanduser()
+        if not directory.is_dir():  # a Hub id: use the files in the local cache, next to config.json
+            _fetch_hub_files(name, local_files_only)
+            directory = cfg_file.parent
+        log.info(
+            "teacher %s: NTv2-style checkpoint (auto_map -> NT's esm code); loading it into hadna's native NTv2 "
+            "port, without running the checkpoint's code", where,
+        )
+        vocab = read_vocab(directory)
+        _nt_lookup(vocab, where)  # fail on a non-NT vocabulary before loading weights
+        model = load_ntv2(directory, dtype=dtype, device=device)
+        return cls(model, vocab, layer=layer, source=where)
 
     @property
     def device(self) -> torch.device:

@@ -1,6 +1,6 @@
 """Chunkwise-parallel gated delta rule in pure PyTorch (the CPU fast path).
 
-Notation (per batch element and head; rows are time steps inside one chunk of C tokens):
+Notation (per sequence-head; rows are time steps inside one chunk of C tokens):
 ``gamma_i = g_1 + ... + g_i`` (cumulative log decay from the chunk start),
 ``D_ij = exp(gamma_i - gamma_j)`` for ``j <= i`` else 0.
 
@@ -20,12 +20,19 @@ Everything except the state hand-off is independent of ``S0``, so it is computed
 
 so the only sequential work is one small batched matmul-add per chunk. The chunk start states are then
 used to form ``U`` and ``O`` for all chunks at once. Backward is PyTorch autograd through these ops.
+
+On CPU the op is memory-bound, so the C x C decay weighting is folded into the matmuls when it is safe:
+``D_ij = exp(gamma_i) exp(-gamma_j)``, i.e. ``(K K^T) o D = (exp(gamma) K)(exp(-gamma) K)^T``. That needs
+``exp(-gamma)`` to stay finite, so it is used only when every chunk's total decay ``-gamma_C`` is at most
+``FACTORIZE_MAX_DECAY`` (60: factors stay within 1e-26..1e26 in fp32); otherwise ``D`` is formed explicitly.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+FACTORIZE_MAX_DECAY = 60.0
 
 
 def chunk_gated_delta_rule_torch(
@@ -39,59 +46,87 @@ def chunk_gated_delta_rule_torch(
     output_final_state: bool = False,
     chunk_size: int = 64,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Pure-PyTorch chunked op; arguments as :func:`hadna.ops.chunk_gated_delta_rule`."""
+    """Pure-PyTorch chunked op, ``[B, T, H, *]`` layout; arguments as :func:`hadna.ops.chunk_gated_delta_rule`."""
     B, T, H, K = q.shape
     V = v.shape[-1]
-    out_dtype = q.dtype
+
+    def head_first(x: torch.Tensor) -> torch.Tensor:  # [B, T, H, *] -> [B*H, T, *] fp32, one copy
+        x = x.transpose(1, 2).float()
+        return x.reshape(B * H, T, *x.shape[3:])
+
+    h0 = None if initial_state is None else initial_state.reshape(B * H, K, V)
+    o, state = chunk_gated_delta_rule_head_first(head_first(q), head_first(k), head_first(v), head_first(g),
+                                                 head_first(beta), scale, h0, chunk_size)
+    o = o.view(B, H, T, V).transpose(1, 2).contiguous().to(q.dtype)          # [B, T, H, V]
+    return o, (state.view(B, H, K, V) if output_final_state else None)
+
+
+def chunk_gated_delta_rule_head_first(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    g: torch.Tensor,
+    beta: torch.Tensor,
+    scale: float,
+    initial_state: torch.Tensor | None = None,
+    chunk_size: int = 64,
+    factorize_max_decay: float = FACTORIZE_MAX_DECAY,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel on head-first fp32 tensors (callers that already hold this layout skip two copies).
+
+    q, k: ``[N, T, K]``; v: ``[N, T, V]``; g, beta: ``[N, T]`` (N = batch x heads); initial_state
+    ``[N, K, V]`` or None. Returns o ``[N, T, V]`` and the final state ``[N, K, V]`` (both fp32).
+    """
+    Nh, T, K = q.shape
+    V = v.shape[-1]
     C = max(1, min(chunk_size, T))  # short sequences: one chunk of exactly T, no padding work
     pad = (-T) % C
-    N = (T + pad) // C
+    if pad:  # padded steps have k = v = beta = g = 0: they leave the state untouched
+        q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
+        g, beta = F.pad(g, (0, pad)), F.pad(beta, (0, pad))
+    n = (T + pad) // C
+    q = q.reshape(Nh, n, C, K)
+    k = k.reshape(Nh, n, C, K)
+    v = v.reshape(Nh, n, C, V)
+    beta = beta.reshape(Nh, n, C, 1)
+    gamma = g.reshape(Nh, n, C).cumsum(-1)                                  # [Nh, n, C]
+    exp_gamma = gamma.exp()[..., None]                                     # [Nh, n, C, 1]
+    gamma_last = gamma[..., -1:]                                           # [Nh, n, 1]
 
-    # [B, T, H, *] -> [B, H, T, *] in fp32. Padded steps have k = v = beta = g = 0: they leave the
-    # state untouched, so the final state is exact.
-    def prep(x: torch.Tensor) -> torch.Tensor:
-        x = x.transpose(1, 2).float()
-        if pad:
-            x = F.pad(x, (0, 0, 0, pad) if x.dim() == 4 else (0, pad))
-        return x
-
-    q, k, v, g, beta = prep(q) * scale, prep(k), prep(v), prep(g), prep(beta)
-    BH = B * H
-    q = q.reshape(BH, N, C, K)
-    k = k.reshape(BH, N, C, K)
-    v = v.reshape(BH, N, C, V)
-    beta = beta.reshape(BH, N, C, 1)
-    gamma = g.reshape(BH, N, C).cumsum(-1)                                  # [BH, N, C]
-
-    causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
-    decay = (gamma[..., :, None] - gamma[..., None, :]).masked_fill(~causal, float("-inf")).exp()  # D [BH,N,C,C]
-    exp_gamma = gamma.exp()[..., None]                                     # [BH, N, C, 1]
-
-    # Intra-chunk WY form for all chunks at once.
-    A = (beta * (k @ k.transpose(-1, -2)) * decay).tril(-1)                # [BH, N, C, C]
-    rhs = torch.cat([k * (beta * exp_gamma), v * beta], dim=-1)            # [BH, N, C, K+V]
-    wu = torch.linalg.solve_triangular(A, rhs, upper=False, unitriangular=True)
-    W, U0 = wu.split([K, V], dim=-1)                                       # [BH,N,C,K], [BH,N,C,V]
-
-    gamma_last = gamma[..., -1:]                                           # [BH, N, 1]
-    k_decayed = k * (gamma_last - gamma).exp()[..., None]                  # Kd [BH, N, C, K]
-    eye = torch.eye(K, dtype=q.dtype, device=q.device)
-    M = gamma_last.exp()[..., None] * eye - k_decayed.transpose(-1, -2) @ W  # [BH, N, K, K]
-    Nk = k_decayed.transpose(-1, -2) @ U0                                  # [BH, N, K, V]
-
-    # Sequential inter-chunk recurrence: S_{n+1} = M_n S_n + N_n.
-    if initial_state is None:
-        S = q.new_zeros(BH, K, V)
+    k_beta_decay = k * (beta * exp_gamma)                                  # diag(beta e^gamma) K
+    q_decay = q * (exp_gamma * scale)                                      # diag(e^gamma) sQ
+    if n * C and bool((gamma_last >= -factorize_max_decay).all()):
+        k_inv_decay = k * (-gamma).exp()[..., None]                        # diag(e^-gamma) K
+        # A and P from one batched matmul: [beta e^g K ; e^g sQ] (e^-g K)^T
+        AP = torch.cat([k_beta_decay, q_decay], dim=-2) @ k_inv_decay.transpose(-1, -2)  # [Nh,n,2C,C]
+        A, P = AP[..., :C, :].tril(-1), AP[..., C:, :].tril()             # [Nh, n, C, C] each
+        k_decayed = k_inv_decay * gamma_last.exp()[..., None]             # Kd = diag(e^{gamma_C - gamma}) K
     else:
-        S = initial_state.float().reshape(BH, K, V)
-    starts = []
-    for n in range(N):
-        starts.append(S)
-        S = torch.baddbmm(Nk[:, n], M[:, n], S)
-    S0 = torch.stack(starts, dim=1)                                        # [BH, N, K, V]
+        causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
+        decay = (gamma[..., :, None] - gamma[..., None, :]).masked_fill_(~causal, float("-inf")).exp_()
+        A = (beta * (k @ k.transpose(-1, -2)) * decay).tril_(-1)
+        P = ((q @ k.transpose(-1, -2)) * decay).mul_(scale)
+        k_decayed = k * (gamma_last - gamma).exp()[..., None]
 
-    U = U0 - W @ S0                                                        # [BH, N, C, V]
-    O = (q * exp_gamma) @ S0 + ((q @ k.transpose(-1, -2)) * decay) @ U     # [BH, N, C, V]
-    o = O.reshape(B, H, N * C, V)[:, :, :T].transpose(1, 2).to(out_dtype)  # [B, T, H, V]
-    final_state = S.reshape(B, H, K, V) if output_final_state else None
-    return o, final_state
+    # Intra-chunk WY form for all chunks at once: one batched unit-lower-triangular solve.
+    wu = torch.linalg.solve_triangular(A, torch.cat([k_beta_decay, v * beta], dim=-1), upper=False,
+                                       unitriangular=True)                 # [W | U0]: [Nh, n, C, K+V]
+    W, U0 = wu.split([K, V], dim=-1)
+    MN = k_decayed.transpose(-1, -2) @ wu                                  # [Kd^T W | Kd^T U0]: [Nh,n,K,K+V]
+    eye = torch.eye(K, dtype=q.dtype, device=q.device)
+    M = gamma_last.exp()[..., None] * eye - MN[..., :K]                    # [Nh, n, K, K]
+    Nk = MN[..., K:]                                                       # [Nh, n, K, V]
+
+    # Sequential inter-chunk recurrence: S_{i+1} = M_i S_i + N_i.
+    S = q.new_zeros(Nh, K, V) if initial_state is None else initial_state.float()
+    starts = []
+    for i in range(n):
+        starts.append(S)
+        S = torch.baddbmm(Nk[:, i], M[:, i], S)
+    S0 = torch.stack(starts, dim=1) if starts else q.new_zeros(Nh, 0, K, V)  # [Nh, n, K, V]
+
+    # [e^g sQ ; W] S0 in one matmul, then U = U0 - W S0 and O = e^g sQ S0 + P U.
+    QW_S = torch.cat([q_decay, W], dim=-2) @ S0                            # [Nh, n, 2C, V]
+    U = U0 - QW_S[..., C:, :]
+    O = QW_S[..., :C, :] + P @ U                                           # [Nh, n, C, V]
+    return O.reshape(Nh, n * C, V)[:, :T], S
