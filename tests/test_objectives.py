@@ -126,3 +126,44 @@ def test_reconstruction_targets_are_nucleotide_classes():
     mb = masked_batch()
     t = mb.targets[mb.masked] - vocab.A_ID
     assert t.min() >= 0 and t.max() <= 4
+
+
+@pytest.mark.parametrize("mode", ["had", "reconstruction", "distillation", "mlm"])
+def test_contributions_with_global_totals_sum_to_the_whole_batch(mode):
+    """Split a batch in two, normalise both halves by the whole batch's counts: the halves' losses, metrics
+    and gradients add up to the whole batch's (what DDP and gradient accumulation rely on)."""
+    from hadna.masking import MaskedBatch
+    from hadna.objectives import objective_counts
+
+    model = pretrainer(mode)
+    mb = masked_batch()
+    teacher = torch.randn(*mb.span_len.shape, TEACHER_DIM) if model.objective.uses_teacher else None
+    whole = model(mb, teacher)
+    whole.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    totals = objective_counts(mb)
+    parts = []
+    for rows in (slice(0, 1), slice(1, 3)):
+        part = MaskedBatch(**{k: v[rows] for k, v in mb.__dict__.items()})
+        out = model(part, None if teacher is None else teacher[rows], totals)
+        out.loss.backward()
+        parts.append(out)
+    torch.testing.assert_close(sum(p.loss for p in parts).detach(), whole.loss.detach(), rtol=1e-5, atol=1e-6)
+    for key in whole.metrics:
+        torch.testing.assert_close(sum(p.metrics[key] for p in parts), whole.metrics[key], rtol=1e-5, atol=1e-6)
+    for n, p in model.named_parameters():
+        if n in grads:
+            torch.testing.assert_close(p.grad, grads[n], rtol=1e-4, atol=1e-6)
+
+
+def test_objective_counts_are_the_default_normalisers():
+    from hadna.objectives import objective_counts
+
+    mb = masked_batch()
+    counts = objective_counts(mb)
+    assert int(counts["masked_nt"]) == int(mb.masked.sum()) > 0
+    assert int(counts["visible_tokens"]) == int(mb.visible_tokens.sum()) > 0
+    model = pretrainer("reconstruction")
+    doubled = {k: 2 * v for k, v in counts.items()}
+    torch.testing.assert_close(model(mb, totals=doubled).loss, model(mb).loss / 2)

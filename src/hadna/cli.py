@@ -17,6 +17,8 @@ import sys
 # (subcommand, module under hadna.commands). Order = order in `hadna --help`.
 COMMANDS: list[tuple[str, str]] = [
     ("info", "info"),
+    ("pretrain", "pretrain"),
+    ("cache-teacher", "cache_teacher"),
 ]
 
 

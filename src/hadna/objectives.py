@@ -10,6 +10,14 @@
   positions, with the same group masking.
 
 ``loss = reconstruction + distill_weight * distillation``. After pre-training only ``student`` is kept.
+
+Normalisation. Each loss is a sum over its items divided by a count: reconstruction and MLM by the
+number of masked nucleotides, distillation by (visible teacher tokens x teacher width). By default
+the counts are this batch's own (:func:`objective_counts`). A data-parallel or gradient-accumulating
+trainer instead passes ``totals``, the counts summed over every micro-batch of every rank of the
+step: then each returned loss/metric is this micro-batch's *contribution*, and summing contributions
+over micro-batches and ranks gives exactly the loss of the whole global batch (a mean of per-rank
+means would weight ranks with few masked bases too much).
 """
 
 from __future__ import annotations
@@ -149,6 +157,17 @@ def span_mean_pool(features: torch.Tensor, token_index: torch.Tensor, valid: tor
     return sums / counts.clamp_min(1.0)
 
 
+def objective_counts(batch: MaskedBatch) -> dict[str, torch.Tensor]:
+    """The normalisers of a batch (int64 scalars): ``masked_nt`` (masked nucleotides) and
+    ``visible_tokens`` (real, unmasked teacher tokens covering nucleotides). Known before any forward pass."""
+    return {"masked_nt": batch.masked.sum(), "visible_tokens": batch.visible_tokens.sum()}
+
+
+def _normaliser(totals: dict[str, torch.Tensor | float], key: str, like: torch.Tensor) -> torch.Tensor:
+    """``totals[key]`` as a float32 scalar on ``like``'s device, at least 1 (an empty batch gives 0, not NaN)."""
+    return torch.as_tensor(totals[key], dtype=torch.float32, device=like.device).clamp_min(1.0)
+
+
 @dataclass
 class PretrainOutput:
     loss: torch.Tensor
@@ -175,40 +194,53 @@ class HadPretrainingModel(nn.Module):
             self.distill_head = None
         self.lm_head = HadLMHead(student.config) if objective.mode == "mlm" else None
 
-    def forward(self, batch: MaskedBatch, teacher_features: torch.Tensor | None = None) -> PretrainOutput:
-        """batch: a :class:`MaskedBatch`; teacher_features: ``[B, N, D_t]`` of the masked teacher input."""
+    def forward(self, batch: MaskedBatch, teacher_features: torch.Tensor | None = None,
+                totals: dict[str, torch.Tensor | float] | None = None) -> PretrainOutput:
+        """batch: a :class:`MaskedBatch`; teacher_features: ``[B, N, D_t]`` of the masked teacher input.
+
+        totals: normalisers (keys of :func:`objective_counts`) summed over the whole step; None = this
+        batch's own, which makes every loss and accuracy a plain mean over this batch.
+        """
         features = self.student(batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state  # [B, L, D]
+        if totals is None:
+            totals = objective_counts(batch)
         metrics: dict[str, torch.Tensor] = {}
-        loss = features.new_zeros(())
-        n_masked = batch.masked.sum()
-        metrics["masked_nt"] = n_masked.detach().float()
+        loss = features.new_zeros((), dtype=torch.float32)
+        metrics["masked_nt"] = batch.masked.sum().detach().float()
+        if self.decoder is not None or self.lm_head is not None:
+            n_masked = _normaliser(totals, "masked_nt", features)
         if self.decoder is not None:
             logits = self.decoder(features, batch.visible, batch.masked)         # [n_masked, 5]
             target = batch.targets[batch.masked] - vocab.A_ID                    # A C G T N -> 0..4
-            recon = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0
+            recon = self._ce_sum(logits, target) / n_masked
             loss = loss + recon
             metrics["recon_loss"] = recon.detach()
-            metrics["recon_acc"] = (logits.argmax(-1) == target).float().mean().detach() if target.numel() \
-                else torch.zeros(())
+            metrics["recon_acc"] = (logits.argmax(-1) == target).sum().detach() / n_masked
         if self.lm_head is not None:
             logits = self.lm_head(features[batch.masked])                         # [n_masked, V]
             target = batch.targets[batch.masked]
-            mlm = F.cross_entropy(logits.float(), target) if target.numel() else logits.sum() * 0
+            mlm = self._ce_sum(logits, target) / n_masked
             loss = loss + mlm
             metrics["mlm_loss"] = mlm.detach()
-            metrics["recon_acc"] = (logits.argmax(-1) == target).float().mean().detach() if target.numel() \
-                else torch.zeros(())
+            metrics["recon_acc"] = (logits.argmax(-1) == target).sum().detach() / n_masked
         if self.distill_head is not None:
             if teacher_features is None:
                 raise ValueError(f"mode {self.objective.mode!r} needs teacher features")
-            distill = self.distillation_loss(features, batch, teacher_features)
+            sq_sum, width = self.distillation_sum(features, batch, teacher_features)
+            distill = sq_sum / (_normaliser(totals, "visible_tokens", features) * width)
             loss = loss + self.objective.distill_weight * distill
             metrics["distill_loss"] = distill.detach()
         metrics["loss"] = loss.detach()
         return PretrainOutput(loss=loss, metrics=metrics)
 
-    def distillation_loss(self, features: torch.Tensor, batch: MaskedBatch, teacher_features: torch.Tensor) -> torch.Tensor:
-        """MSE over visible teacher tokens (mean over tokens and feature dimensions)."""
+    @staticmethod
+    def _ce_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # logits.sum() * 0 keeps every head parameter in the graph when nothing is masked (DDP needs that).
+        return F.cross_entropy(logits.float(), target, reduction="sum") if target.numel() else logits.sum() * 0
+
+    def distillation_sum(self, features: torch.Tensor, batch: MaskedBatch,
+                         teacher_features: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(sum of squared errors over visible teacher tokens and feature dimensions, teacher width)."""
         N = batch.span_len.shape[1]
         if teacher_features.shape[:2] != (features.shape[0], N):
             raise ValueError(f"teacher features {tuple(teacher_features.shape)} do not match the batch's "
@@ -220,5 +252,10 @@ class HadPretrainingModel(nn.Module):
         if self.objective.normalize_targets:
             target = F.layer_norm(target, target.shape[-1:])
         if pred.numel() == 0:
-            return pred.sum() * 0
-        return F.mse_loss(pred.float(), target)
+            return pred.sum() * 0, int(teacher_features.shape[-1])
+        return (pred.float() - target).square().sum(), int(teacher_features.shape[-1])
+
+    def distillation_loss(self, features: torch.Tensor, batch: MaskedBatch, teacher_features: torch.Tensor) -> torch.Tensor:
+        """MSE over visible teacher tokens (mean over tokens and feature dimensions)."""
+        sq_sum, width = self.distillation_sum(features, batch, teacher_features)
+        return sq_sum / (_normaliser(objective_counts(batch), "visible_tokens", features) * width)

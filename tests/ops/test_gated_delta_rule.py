@@ -178,3 +178,15 @@ def test_both_decay_paths_match_naive_with_gradients(path, T):
     for name, a, b in zip("q k v g beta".split(), leaves, ref_leaves):
         assert relative_error(a.grad, hf(b.grad)) <= TOL, f"grad of {name}"
     assert relative_error(h.grad, h_ref.grad.reshape(4, 16, 8)) <= TOL
+
+
+@pytest.mark.parametrize("log_decay", [-1e-3, -1.5, -3.0], ids=["weak", "span96-factorized", "span192-explicit"])
+def test_decay_strengths_near_the_factorization_threshold(log_decay):
+    q, k, v, g, beta, h0 = make_inputs(1, 130, 2, 16, 16, with_state=True)
+    g = torch.full_like(g, log_decay) + 0.01 * torch.rand_like(g) * log_decay
+    (o1, s1, x1, h1), (o2, s2, x2, h2) = run_both((q, k, v, g, beta, h0))
+    assert relative_error(o1, o2) <= TOL and relative_error(s1, s2) <= TOL
+    (o1.sum() + s1.sum()).backward()
+    (o2.sum() + s2.sum()).backward()
+    for a, b in zip(x1 + [h1], x2 + [h2]):
+        assert relative_error(a.grad, b.grad) <= TOL

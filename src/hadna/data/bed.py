@@ -1,6 +1,8 @@
 """Minimal BED reader: ``chrom start end`` intervals, 0-based half-open.
 
-Only the first three columns are read (any further columns are ignored). Blank lines and lines
+Only the first three columns are read (any further columns are ignored), except that ``split``
+selects the rows whose 4th column is that value (or one of those values) (the HyenaDNA/Basenji
+``chrom start end split`` BED, split one of train/valid/test). Blank lines and lines
 starting with ``#``, ``track`` or ``browser`` are skipped. Plain or gzip files. Columns may be
 separated by tabs or spaces. Zero-length intervals (``start == end``, legal in BED) are kept by the
 parser but contribute no sequence.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..errors import DataError
 from ._files import GZIP_ERRORS, open_binary
@@ -26,8 +28,9 @@ class BedInterval:
     end: int
 
 
-def read_bed(path: str | Path, record_lengths: Mapping[str, int] | None = None) -> list[BedInterval]:
-    """Parse ``path`` into intervals, in file order.
+def read_bed(path: str | Path, record_lengths: Mapping[str, int] | None = None,
+             split: str | Sequence[str] | None = None) -> list[BedInterval]:
+    """Parse ``path`` into intervals, in file order (only rows whose 4th column is in ``split``, if given).
 
     If ``record_lengths`` (record id -> length) is given, every chrom must be one of its keys and
     every end must be within the record; otherwise a :class:`DataError` names the file and line
@@ -35,6 +38,8 @@ def read_bed(path: str | Path, record_lengths: Mapping[str, int] | None = None) 
     """
     path = Path(path)
     out: list[BedInterval] = []
+    seen_splits: set[str] = set()
+    wanted = None if split is None else ({split} if isinstance(split, str) else set(split))
     with open_binary(path, "BED file") as (stream, _, _):
         try:
             lines = stream.read().decode("utf-8", errors="replace").splitlines()
@@ -48,6 +53,13 @@ def read_bed(path: str | Path, record_lengths: Mapping[str, int] | None = None) 
         where = f"{path}, line {lineno}"
         if len(fields) < 3:
             raise DataError(f"{where}: expected at least 3 columns (chrom start end), got {len(fields)}: {text!r}")
+        if wanted is not None:
+            if len(fields) < 4:
+                raise DataError(f"{where}: selecting rows by split {split!r} needs a 4th column (chrom start end "
+                                f"split), got {len(fields)} columns: {text!r}")
+            seen_splits.add(fields[3])
+            if fields[3] not in wanted:
+                continue
         chrom = fields[0]
         try:
             start, end = int(fields[1]), int(fields[2])
@@ -62,6 +74,9 @@ def read_bed(path: str | Path, record_lengths: Mapping[str, int] | None = None) 
                 raise DataError(f"{where}: interval {chrom}:{start}-{end} ends beyond record {chrom!r} "
                                 f"(length {record_lengths[chrom]}); is the BED for another assembly?")
         out.append(BedInterval(chrom, start, end))
+    if wanted is not None and not out:
+        raise DataError(f"{path}: no row has split {split!r} in column 4 (values found: "
+                        f"{', '.join(sorted(seen_splits)) or 'none'})")
     return out
 
 

@@ -14,6 +14,10 @@ class GenomeDataConfig:
 
     fasta: FASTA files (plain, gzip or bgzip); records of all files form one genome.
     bed: optional BED of intervals; windows (training and validation) are cut only from inside them.
+    bed_split / val_bed_split: keep only the rows of ``bed`` / ``val_bed`` whose 4th column is this
+        value (or one of these values). With the HyenaDNA/Basenji split BED as both files:
+        ``bed_split: [train, valid]`` and ``val_bed_split: valid`` train on "train" rows, validate on
+        "valid" rows and never touch "test" rows (validation is cut from inside ``bed``).
     window_length: nucleotides per window (L).
     max_n_fraction: windows with more than this fraction of N are redrawn. Default 0.01 (at most
         10 N in 1024): N runs in assemblies are long gaps, so the filter mostly drops windows that
@@ -33,11 +37,13 @@ class GenomeDataConfig:
 
     fasta: list[str] = field(default_factory=list)
     bed: str | None = None
+    bed_split: str | list[str] | None = None
     window_length: int = 1024
     max_n_fraction: float = 0.01
     short_record_policy: Literal["skip", "error"] = "skip"
     val_fraction: float = 0.1
     val_bed: str | None = None
+    val_bed_split: str | None = None
     val_records: list[str] | None = None
     num_val_windows: int = 1024
     rc_augment: bool = True
@@ -61,6 +67,10 @@ class GenomeDataConfig:
             raise bad("short_record_policy", "must be 'skip' or 'error'")
         if not 0.0 <= self.val_fraction < 1.0:
             raise bad("val_fraction", "must be in [0, 1)")
+        if self.bed_split is not None and self.bed is None:
+            raise ConfigError("bed_split: set bed too (the BED whose 4th column holds the split)")
+        if self.val_bed_split is not None and self.val_bed is None:
+            raise ConfigError("val_bed_split: set val_bed too (the BED whose 4th column holds the split)")
         if self.val_bed is not None and self.val_records:
             raise ConfigError("val_bed and val_records: give at most one of them")
         if self.num_val_windows < 0:

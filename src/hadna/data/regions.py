@@ -180,11 +180,12 @@ class RegionPlan:
 
 def plan_regions(store: GenomeStore, *, window_length: int, bed: str | None = None, val_fraction: float = 0.1,
                  val_bed: str | None = None, val_records: Sequence[str] | None = None,
-                 short_record_policy: str = "skip") -> RegionPlan:
+                 short_record_policy: str = "skip", bed_split: str | None = None,
+                 val_bed_split: str | None = None) -> RegionPlan:
     """Split ``store`` into training and validation regions (see the module docstring)."""
     L = window_length
     lengths = store.record_lengths()
-    eligible = Regions.from_bed(store, read_bed(bed, lengths)) if bed else Regions.whole_records(store)
+    eligible = Regions.from_bed(store, read_bed(bed, lengths, bed_split)) if bed else Regions.whole_records(store)
     if len(eligible) == 0:
         raise DataError(f"{bed}: the BED file selects no sequence" if bed else "the genome is empty")
 
@@ -206,7 +207,7 @@ def plan_regions(store: GenomeStore, *, window_length: int, bed: str | None = No
             store.record_index(missing[0])  # raises a DataError listing known ids
         val = Regions.whole_records(store, (store.index[n] for n in val_records)).intersect(usable)
     elif val_bed:
-        val = Regions.from_bed(store, read_bed(val_bed, lengths)).intersect(usable)
+        val = Regions.from_bed(store, read_bed(val_bed, lengths, val_bed_split)).intersect(usable)
     else:
         val = usable.tail(int(round(val_fraction * usable.total)))
 

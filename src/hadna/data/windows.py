@@ -114,7 +114,8 @@ class GenomeWindows:
             store = GenomeStore.from_fasta(cfg.fasta, cfg.cache_dir)
         plan = plan_regions(store, window_length=cfg.window_length, bed=cfg.bed, val_fraction=cfg.val_fraction,
                             val_bed=cfg.val_bed, val_records=cfg.val_records,
-                            short_record_policy=cfg.short_record_policy)
+                            short_record_policy=cfg.short_record_policy, bed_split=cfg.bed_split,
+                            val_bed_split=cfg.val_bed_split)
         self = cls(store, plan.train, plan.val, window_length=cfg.window_length, max_n_fraction=cfg.max_n_fraction,
                    rc_prob=cfg.rc_prob if cfg.rc_augment else 0.0, seed=cfg.seed,
                    num_val_windows=cfg.num_val_windows)

@@ -1,1 +1,20 @@
-"""hadna.train"""
+"""Training: a generic resumable/DDP loop and the HAD pre-training recipe built on it.
+
+* :mod:`.config` - OptimConfig, TrainConfig (generic) and PretrainConfig (``recipe: pretrain``).
+* :mod:`.trainer` - :class:`Trainer`: batch_fn / count_fn / step_fn / val_fn, exact resume, DDP.
+* :mod:`.checkpoint` - atomic safetensors+JSON checkpoints with sha256 verification and fallback.
+* :mod:`.distributed` - torchrun (env://) set-up; collectives that are no-ops in one process.
+* :mod:`.schedule` - AdamW parameter groups, warm-up + cosine learning rate.
+* :mod:`.samples` - training/validation samples (window + RC + mask) as pure functions of their index.
+* :mod:`.feature_cache` - precomputed teacher features (``hadna cache-teacher``).
+* :mod:`.pretrain` - :class:`HadPretraining` and :func:`run_pretrain` (``hadna pretrain``).
+* :mod:`.export` - ``final/``: the student backbone, tokenizer, model card and summary.
+"""
+
+from .checkpoint import CheckpointManager
+from .config import RECIPES, OptimConfig, PretrainConfig, TrainConfig, recipe_config_class
+from .distributed import DistEnv, init_distributed
+from .trainer import Trainer, TrainResult
+
+__all__ = ["RECIPES", "CheckpointManager", "DistEnv", "OptimConfig", "PretrainConfig", "TrainConfig", "TrainResult",
+           "Trainer", "init_distributed", "recipe_config_class"]

@@ -22,9 +22,10 @@ so the only sequential work is one small batched matmul-add per chunk. The chunk
 used to form ``U`` and ``O`` for all chunks at once. Backward is PyTorch autograd through these ops.
 
 On CPU the op is memory-bound, so the C x C decay weighting is folded into the matmuls when it is safe:
-``D_ij = exp(gamma_i) exp(-gamma_j)``, i.e. ``(K K^T) o D = (exp(gamma) K)(exp(-gamma) K)^T``. That needs
-``exp(-gamma)`` to stay finite, so it is used only when every chunk's total decay ``-gamma_C`` is at most
-``FACTORIZE_MAX_DECAY`` (60: factors stay within 1e-26..1e26 in fp32); otherwise ``D`` is formed explicitly.
+with ``m`` the chunk's mid-point log decay, ``D_ij = exp(gamma_i - m) exp(m - gamma_j)``, i.e.
+``(K K^T) o D = (exp(gamma - m) K)(exp(m - gamma) K)^T``. The factors must stay well inside fp32's range,
+so this is used only when every chunk's total decay ``-gamma_C`` is at most ``FACTORIZE_MAX_DECAY`` (120:
+factors within exp(+-60) ~ 1e+-26); otherwise ``D`` is formed explicitly (exp of masked differences).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-FACTORIZE_MAX_DECAY = 60.0
+FACTORIZE_MAX_DECAY = 120.0
 
 
 def chunk_gated_delta_rule_torch(
@@ -96,11 +97,13 @@ def chunk_gated_delta_rule_head_first(
     k_beta_decay = k * (beta * exp_gamma)                                  # diag(beta e^gamma) K
     q_decay = q * (exp_gamma * scale)                                      # diag(e^gamma) sQ
     if n * C and bool((gamma_last >= -factorize_max_decay).all()):
-        k_inv_decay = k * (-gamma).exp()[..., None]                        # diag(e^-gamma) K
-        # A and P from one batched matmul: [beta e^g K ; e^g sQ] (e^-g K)^T
-        AP = torch.cat([k_beta_decay, q_decay], dim=-2) @ k_inv_decay.transpose(-1, -2)  # [Nh,n,2C,C]
+        mid = 0.5 * gamma_last[..., None]                                  # [Nh, n, 1, 1]
+        left = (gamma[..., None] - mid).exp()                              # e^(gamma_i - m)
+        right = k * (mid - gamma[..., None]).exp()                         # e^(m - gamma_j) k_j
+        # A and P from one batched matmul: [beta e^(g-m) K ; e^(g-m) sQ] (e^(m-g) K)^T
+        AP = torch.cat([k * (beta * left), q * (left * scale)], dim=-2) @ right.transpose(-1, -2)
         A, P = AP[..., :C, :].tril(-1), AP[..., C:, :].tril()             # [Nh, n, C, C] each
-        k_decayed = k_inv_decay * gamma_last.exp()[..., None]             # Kd = diag(e^{gamma_C - gamma}) K
+        k_decayed = right * (gamma_last[..., None] - mid).exp()            # Kd = diag(e^{gamma_C - gamma}) K
     else:
         causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
         decay = (gamma[..., :, None] - gamma[..., None, :]).masked_fill_(~causal, float("-inf")).exp_()
