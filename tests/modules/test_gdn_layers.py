@@ -74,8 +74,10 @@ def test_gdn_layer_is_causal():
     x2 = x.clone()
     x2[:, 20:] = torch.randn(1, 10, 24)
     y2 = layer(x2)
-    torch.testing.assert_close(y[:, :20], y2[:, :20], rtol=0, atol=0)
-    assert not torch.allclose(y[:, 20:], y2[:, 20:])
+    # exact in exact arithmetic; the chunked kernel's rounding may see later steps (e.g. its per-chunk
+    # decay centring), so allow float rounding but nothing more
+    assert relative_error(y[:, :20], y2[:, :20]) <= 1e-6
+    assert relative_error(y[:, 20:], y2[:, 20:]) > 1e-2
 
 
 @pytest.mark.parametrize("tie", [True, False], ids=["tied", "untied"])

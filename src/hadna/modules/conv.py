@@ -45,19 +45,19 @@ class ShortConvolution(nn.Module):
 
 def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                   activation: str | None = "silu") -> torch.Tensor:
-    """Depthwise causal convolution with zero history.
+    """Depthwise causal convolution along dim -2 with zero history.
 
-    x: ``[B, T, D]``; weight: ``[D, W]``; bias: ``[D]`` or None -> ``[B, T, D]``.
+    x: ``[..., T, D]``; weight: ``[..., D, W]`` broadcastable against x without its T dim (``[D, W]`` for
+    ``x: [B, T, D]``; ``[H, 1, K, W]`` for head-first ``x: [B, H, T, K]``); bias: ``[D]`` or None.
 
     Written as W multiply-adds on time-shifted slices, accumulated in place into one fresh buffer:
     on CPU this touches memory fewer times than ``conv1d`` with its transposes and padding (the op is
     memory-bound), and it is autograd-safe (no input or saved tensor is overwritten).
     """
-    W = weight.shape[1]
-    y = x * weight[:, W - 1]                                         # current token
-    for lag in range(1, min(W, x.shape[1] + 1)):
-        if lag < x.shape[1]:
-            y[:, lag:].addcmul_(x[:, :-lag], weight[:, W - 1 - lag])  # token t - lag
+    W, T = weight.shape[-1], x.shape[-2]
+    y = x * weight[..., W - 1]                                       # current token
+    for lag in range(1, min(W, T)):
+        y[..., lag:, :].addcmul_(x[..., :-lag, :], weight[..., W - 1 - lag])  # token t - lag
     if bias is not None:
         y = y + bias
     if activation == "silu":

@@ -7,22 +7,25 @@
     o       = gated_delta_rule(q, k, v, g, beta)        [B, T, H, V]
     y       = W_o (RMSNorm(o) * SiLU(W_g x))
 
-The layer is split into ``project`` (pointwise in time), ``mix`` (causal: convolutions and the
-recurrence) and ``output`` (pointwise) so that :class:`BidirectionalGatedDeltaNet` can share the
-pointwise work between directions and run both recurrences in one kernel call.
+The layer is split into ``project`` (pointwise in time: all input projections in one matmul) and
+``mix`` (causal: short convolutions and the recurrence) so that :class:`BidirectionalGatedDeltaNet` can
+share the pointwise work between directions. ``mix`` works head-first (``[B, H, T, *]``), the layout the
+CPU kernel wants: each tensor is reordered (padding last, optionally reversed) and transposed in one copy.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops import chunk_gated_delta_rule
-from .conv import causal_conv1d
+from ..ops import chunk_gated_delta_rule, fla_available
+from ..ops.gated_delta_rule.chunk import chunk_gated_delta_rule_head_first
+from .conv import ShortConvolution, causal_conv1d
 from .norm import GatedRMSNorm
 from .padding import SequenceLayout
 
@@ -30,6 +33,12 @@ from .padding import SequenceLayout
 def l2norm(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``x / sqrt(sum(x^2) + eps)`` over the last dimension (flash-linear-attention's ``l2norm``)."""
     return x * torch.rsqrt((x * x).sum(-1, keepdim=True) + eps)
+
+
+def rms_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x / rms(x)`` over the last dimension in fp32 (RMSNorm without its weight)."""
+    x = x.float()
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
 class Projections(NamedTuple):
@@ -68,9 +77,6 @@ class GatedDeltaNet(nn.Module):
         self.g_proj = nn.Linear(hidden_size, self.value_dim, bias=False)
         self.A_log = nn.Parameter(torch.empty(num_heads))
         self.dt_bias = nn.Parameter(torch.empty(num_heads))
-        # Kept as three modules (fla's layout); applied as one fused convolution.
-        from .conv import ShortConvolution
-
         self.q_conv1d = ShortConvolution(self.key_dim, conv_size)
         self.k_conv1d = ShortConvolution(self.key_dim, conv_size)
         self.v_conv1d = ShortConvolution(self.value_dim, conv_size)
@@ -99,37 +105,55 @@ class GatedDeltaNet(nn.Module):
                                    self.num_heads, self.num_heads], dim=-1)
         return Projections(qkv, a, b, gate)
 
-    def kernel_inputs(self, qkv: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
-        """Causal part before the recurrence, on sequences whose valid tokens come first.
+    def mix(self, p: Projections, layout: SequenceLayout, direction: str = "fwd") -> torch.Tensor:
+        """Causal mixing in ``direction`` ("fwd", or "bwd" = over each sequence's reversed valid part).
 
-        qkv: ``[B, T, 2HK + HV]``; a, b: ``[B, T, H]``.
-        Returns q, k ``[B, T, H, K]``, v ``[B, T, H, V]``, g, beta ``[B, T, H]`` (g in fp32).
+        Returns o: ``[B, H, T, V]`` (head-first, original token order, before the output norm).
         """
-        B, T, _ = qkv.shape
-        w = torch.cat([self.q_conv1d.weight, self.k_conv1d.weight, self.v_conv1d.weight])
-        qkv = causal_conv1d(qkv, w, None, "silu")
-        q, k, v = qkv.split([self.key_dim, self.key_dim, self.value_dim], dim=-1)
-        q = l2norm(q.view(B, T, self.num_heads, self.head_k_dim))
-        k = l2norm(k.view(B, T, self.num_heads, self.head_k_dim))
-        v = v.view(B, T, self.num_heads, self.head_v_dim)
+        B, T, _ = p.qkv.shape
+        H, K, V = self.num_heads, self.head_k_dim, self.head_v_dim
+        q, k, v = p.qkv.split([self.key_dim, self.key_dim, self.value_dim], dim=-1)
+        q = layout.to_head_first(q.view(B, T, H, K), direction)                   # [B, H, T, K]
+        k = layout.to_head_first(k.view(B, T, H, K), direction)
+        v = layout.to_head_first(v.view(B, T, H, V), direction)                   # [B, H, T, V]
+        ab = layout.to_head_first(torch.stack([p.a, p.b], dim=-1), direction)     # [B, H, T, 2]
+        q = l2norm(causal_conv1d(q, self.q_conv1d.weight.view(H, 1, K, -1)))
+        k = l2norm(causal_conv1d(k, self.k_conv1d.weight.view(H, 1, K, -1)))
+        v = causal_conv1d(v, self.v_conv1d.weight.view(H, 1, V, -1))
+        a, b = ab.unbind(-1)                                                      # [B, H, T]
         beta = b.sigmoid()
-        g = -self.A_log.float().exp() * F.softplus(a.float() + self.dt_bias.float())
-        return q, k, v, g, beta
+        g = -self.A_log.float().exp()[:, None] * F.softplus(a.float() + self.dt_bias.float()[:, None])
+        o = self._recurrence(q, k, v, g, beta)                                    # [B, H, T, V]
+        return layout.from_head_first(o, direction)
 
-    def recurrence(self, q, k, v, g, beta) -> torch.Tensor:
-        o, _ = chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=self.chunk_size, backend=self.kernel_backend)
-        return o  # [B, T, H, V]
+    def _recurrence(self, q, k, v, g, beta) -> torch.Tensor:
+        """Head-first delta rule; fla's kernel (token-major) on CUDA when available."""
+        B, H, T, K = q.shape
+        use_fla = self.kernel_backend == "fla" or (
+            self.kernel_backend == "auto" and q.is_cuda and os.environ.get("HADNA_DISABLE_FLA", "0") != "1"
+            and fla_available())
+        if use_fla:
+            o, _ = chunk_gated_delta_rule(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                          g.transpose(1, 2), beta.transpose(1, 2), backend="fla")
+            return o.transpose(1, 2)
+        o, _ = chunk_gated_delta_rule_head_first(
+            q.float().reshape(B * H, T, K), k.float().reshape(B * H, T, K), v.float().reshape(B * H, T, -1),
+            g.reshape(B * H, T), beta.float().reshape(B * H, T), K ** -0.5, None, self.chunk_size)
+        return o.reshape(B, H, T, -1).to(q.dtype)
 
-    def normed_output(self, o: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-        """o: ``[B, T, H, V]``, gate: ``[B, T, H*V]`` -> ``[B, T, H*V]`` (before o_proj)."""
-        B, T = o.shape[:2]
-        return self.o_norm(o, gate.view(B, T, self.num_heads, self.head_v_dim)).reshape(B, T, self.value_dim)
+    def output(self, o: torch.Tensor, gate: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+        """o: ``[B, H, T, V]`` -> ``W_o(RMSNorm(o) * SiLU(gate))``: ``[B, T, D]``. gate: ``[B, T, H*V]``.
 
-    # -- unidirectional forward -----------------------------------------------------------------------
+        With ``normalized=True`` ``o`` is already divided by its RMS (a sum of normalised outputs).
+        """
+        B, H, T, V = o.shape
+        gate = gate.view(B, T, H, V).transpose(1, 2)                             # [B, H, T, V] view
+        o = o if normalized else rms_normalize(o, self.o_norm.eps)
+        y = (o * self.o_norm.weight.float() * F.silu(gate.float())).to(gate.dtype)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, H * V))
+
     def forward(self, x: torch.Tensor, layout: SequenceLayout | None = None) -> torch.Tensor:
         """Causal (left-to-right) mixing. x: ``[B, T, D]``; layout: padding gathers (None = no padding)."""
         layout = layout or SequenceLayout(None, x.shape[1])
         p = self.project(x)
-        q, k, v, g, beta = self.kernel_inputs(*(layout.to_forward(t) for t in (p.qkv, p.a, p.b)))
-        o = layout.from_forward(self.recurrence(q, k, v, g, beta))
-        return self.o_proj(self.normed_output(o, p.gate))
+        return self.output(self.mix(p, layout, "fwd"), p.gate)

@@ -61,6 +61,36 @@ class SequenceLayout:
     def from_backward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flip(1) if self._bwd_inv is None else self._gather(x, self._bwd_inv)
 
+    # -- head-first variants: [B, T, H, D] in -> [B, H, T, D] out, reorder and transpose in one copy --------
+    def _order(self, direction: str) -> torch.Tensor | None:
+        return self._fwd if direction == "fwd" else self._bwd
+
+    def _inverse(self, direction: str) -> torch.Tensor | None:
+        return self._fwd_inv if direction == "fwd" else self._bwd_inv
+
+    def _reversed_index(self, device: torch.device) -> torch.Tensor:
+        return torch.arange(self.seq_len - 1, -1, -1, device=device)
+
+    def to_head_first(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        """x: ``[B, T, H, D]`` (any strides) -> contiguous ``[B, H, T, D]`` with valid tokens first in
+        ``direction`` ("fwd" or "bwd") order. One pass over the data."""
+        xt = x.transpose(1, 2)                                              # [B, H, T, D] view
+        index = self._order(direction)
+        if index is None:
+            if direction == "fwd":
+                return xt.contiguous()
+            return torch.index_select(xt, 2, self._reversed_index(x.device))
+        B, H, T, D = xt.shape
+        return torch.gather(xt, 2, index[:, None, :, None].expand(B, H, T, D))
+
+    def from_head_first(self, x: torch.Tensor, direction: str) -> torch.Tensor:
+        """Inverse reordering of :meth:`to_head_first`, staying head-first: ``[B, H, T, D]`` -> same."""
+        index = self._inverse(direction)
+        if index is None:
+            return x if direction == "fwd" else torch.index_select(x, 2, self._reversed_index(x.device))
+        B, H, T, D = x.shape
+        return torch.gather(x, 2, index[:, None, :, None].expand(B, H, T, D))
+
     def position_ids(self, batch_size: int, device: torch.device) -> torch.Tensor:
         """``[B, T]`` positions counted from each sequence's first valid token (for rotary embeddings)."""
         if self.mask is None:
