@@ -19,6 +19,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("info", "info"),
     ("pretrain", "pretrain"),
     ("cache-teacher", "cache_teacher"),
+    ("finetune", "finetune"),
+    ("benchmark", "benchmark"),
+    ("report", "report"),
+    ("tsne", "tsne"),
+    ("embed", "embed"),
 ]
 
 

@@ -180,7 +180,7 @@ class RegionPlan:
 
 def plan_regions(store: GenomeStore, *, window_length: int, bed: str | None = None, val_fraction: float = 0.1,
                  val_bed: str | None = None, val_records: Sequence[str] | None = None,
-                 short_record_policy: str = "skip", bed_split: str | None = None,
+                 short_record_policy: str = "skip", bed_split: str | Sequence[str] | None = None,
                  val_bed_split: str | None = None) -> RegionPlan:
     """Split ``store`` into training and validation regions (see the module docstring)."""
     L = window_length

@@ -1,0 +1,259 @@
+"""Typed configs of the training recipes (loaded with :func:`hadna.config.load_config`).
+
+Generic sections, shared by every recipe built on :class:`hadna.train.Trainer`:
+
+* :class:`OptimConfig` - AdamW and the warm-up + cosine learning-rate schedule;
+* :class:`TrainConfig` - steps, batch, logging/validation/checkpoint cadence, device and precision.
+
+HAD pre-training (:class:`PretrainConfig`, ``recipe: pretrain``) adds the student
+(:class:`ModelSection`), the genome data (:class:`~hadna.data.GenomeDataConfig`), the teacher
+(:class:`TeacherSection`), the masking and the objective (:class:`~hadna.objectives.ObjectiveConfig`).
+
+Every YAML config under ``configs/`` names its recipe in a top-level ``recipe:`` key (or, for a
+recipe whose config class has no such key, matches a file-name pattern in
+:data:`RECIPE_FILE_PATTERNS`); :data:`RECIPES` maps recipe names to their config classes. A recipe
+added later registers itself in both; the config test loads every shipped config it can dispatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..data import GenomeDataConfig
+from ..errors import ConfigError
+from ..objectives import ObjectiveConfig
+
+#: recipe name -> "module:ClassName" of its config dataclass. A recipe added later appends itself here.
+RECIPES: dict[str, str] = {
+    "pretrain": "hadna.train.config:PretrainConfig",
+}
+
+
+#: file-name pattern (fnmatch) -> recipe, for configs without a ``recipe:`` key.
+RECIPE_FILE_PATTERNS: dict[str, str] = {}
+
+
+def config_recipe(path: str | Path, data: dict[str, Any]) -> str | None:
+    """The recipe of a config file: its ``recipe:`` key, else the first matching file-name pattern, else None."""
+    import fnmatch
+
+    if isinstance(data.get("recipe"), str):
+        return data["recipe"]
+    name = Path(path).name
+    return next((r for pat, r in RECIPE_FILE_PATTERNS.items() if fnmatch.fnmatch(name, pat)), None)
+
+
+def recipe_config_class(recipe: str) -> type:
+    """The config dataclass of ``recipe`` (imported lazily); ConfigError for an unknown recipe."""
+    import importlib
+
+    if recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {recipe!r}; known recipes: {', '.join(sorted(RECIPES))}")
+    module, name = RECIPES[recipe].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``.
+
+    Weight decay applies to matrices only: biases, norm weights and every parameter flagged
+    ``_no_weight_decay`` (the GDN's ``A_log`` and ``dt_bias``) are not decayed.
+    ``grad_clip``: clip the global gradient norm to this value (0 = no clipping; the norm is still logged).
+    """
+
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+
+    def validate(self) -> None:
+        if not self.lr > 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+        if not self.eps > 0:
+            raise ConfigError(f"optim.eps must be > 0, got {self.eps}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.warmup_steps < 0:
+            raise ConfigError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.grad_clip < 0:
+            raise ConfigError(f"optim.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+
+
+@dataclass
+class TrainConfig:
+    """The loop: how long, how big, how often to log/validate/save, where, on what.
+
+    batch_size is the GLOBAL batch (sequences per optimizer step, over all ranks and micro-batches);
+    each rank processes ``batch_size / world_size`` of them in ``grad_accum_steps`` micro-batches.
+    log_every / val_every / save_every count optimizer steps (0 = never; the last step always
+    validates and saves). device: auto (CUDA if available) | cpu | cuda. precision: auto (bf16 autocast
+    on CUDA, fp32 on CPU) | fp32 | bf16 (CUDA only). num_threads: torch CPU threads (None = torch's default).
+    """
+
+    max_steps: int = 10000
+    batch_size: int = 256
+    grad_accum_steps: int = 1
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 500
+    val_batch_size: int | None = None
+    save_every: int = 1000
+    keep_last_checkpoints: int = 3
+    output_dir: str = "runs/pretrain"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    num_threads: int | None = None
+    tensorboard: bool = False
+
+    def validate(self) -> None:
+        for key in ("max_steps", "batch_size", "grad_accum_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("log_every", "val_every", "save_every"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key} must be >= 0 (0 = never), got {getattr(self, key)}")
+        if self.keep_last_checkpoints < 1:
+            raise ConfigError(f"train.keep_last_checkpoints must be >= 1, got {self.keep_last_checkpoints}")
+        if self.batch_size % self.grad_accum_steps:
+            raise ConfigError(f"train.batch_size {self.batch_size} must be a multiple of train.grad_accum_steps "
+                              f"{self.grad_accum_steps}")
+        if self.val_batch_size is not None and self.val_batch_size < 1:
+            raise ConfigError(f"train.val_batch_size must be >= 1, got {self.val_batch_size}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ConfigError(f"train.num_threads must be >= 1, got {self.num_threads}")
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"train.seed must be in [0, 2**63), got {self.seed}")
+        if not self.output_dir:
+            raise ConfigError("train.output_dir must not be empty")
+
+    def check_world_size(self, world_size: int) -> None:
+        """The global batch must split evenly over ranks and micro-batches."""
+        unit = world_size * self.grad_accum_steps
+        if self.batch_size % unit:
+            raise ConfigError(f"train.batch_size {self.batch_size} must be a multiple of world_size x "
+                              f"grad_accum_steps = {world_size} x {self.grad_accum_steps} = {unit}")
+
+
+@dataclass
+class ModelSection:
+    """The student: a preset of :class:`~hadna.models.HadConfig` plus field overrides."""
+
+    preset: str = "had-1m"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def build(self):
+        """-> HadConfig (ConfigError for an unknown preset, an unknown field or an invalid value)."""
+        from ..models import HadConfig
+
+        if self.preset not in HadConfig.available_presets():
+            raise ConfigError(f"model.preset: unknown preset {self.preset!r}; available: "
+                              f"{', '.join(HadConfig.available_presets())}")
+        known = [p for p in inspect.signature(HadConfig.__init__).parameters if p not in ("self", "kwargs", "preset")]
+        for key in self.overrides:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ConfigError(f"model.overrides: unknown HadConfig field {key!r}{hint}")
+        try:
+            return HadConfig.preset(self.preset, **self.overrides)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"model: {exc}") from None
+
+    def validate(self) -> None:
+        self.build()
+
+
+@dataclass
+class TeacherSection:
+    """The frozen teacher, live or through a precomputed feature cache.
+
+    path: checkpoint directory (or, with local_files_only false, a Hub id). layer: which hidden state
+    (-1 = last, normalised). dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | float16 | bfloat16.
+    cache: a directory written by ``hadna cache-teacher``; when set, features are read from it and the
+    teacher is not loaded. missing_hint: what the error says to do when ``path`` does not exist.
+    """
+
+    path: str | None = None
+    layer: int = -1
+    trust_remote_code: bool = False
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    local_files_only: bool = True
+    cache: str | None = None
+    missing_hint: str | None = None
+
+    def resolved_dtype(self, device_type: str) -> str:
+        if self.dtype == "auto":
+            return "bfloat16" if device_type == "cuda" else "float32"
+        return self.dtype
+
+
+@dataclass
+class MaskingSection:
+    """Two-stage group masking: the fraction of (maskable) teacher tokens hidden per sequence."""
+
+    mask_ratio: float = 0.15
+
+    def validate(self) -> None:
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ConfigError(f"masking.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+
+
+@dataclass
+class PretrainConfig:
+    """``hadna pretrain``: HAD (or an ablation) pre-training of the student.
+
+    hints: optional messages keyed ``fasta`` / ``bed`` / ``teacher`` that the one-line error shows when
+    that input is missing (where to download it and where to put it).
+    """
+
+    recipe: Literal["pretrain"] = "pretrain"
+    model: ModelSection = field(default_factory=ModelSection)
+    data: GenomeDataConfig = field(default_factory=GenomeDataConfig)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    masking: MaskingSection = field(default_factory=MaskingSection)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hints: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for section in (self.model, self.data, self.masking, self.objective, self.optim, self.train):
+            section.validate()
+        unknown = set(self.hints) - {"fasta", "bed", "val_bed", "teacher"}
+        if unknown:
+            raise ConfigError(f"hints: unknown key(s) {sorted(unknown)}; valid: fasta, bed, val_bed, teacher")
+        if self.objective.uses_teacher and not (self.teacher.path or self.teacher.cache):
+            raise ConfigError(f"objective.mode {self.objective.mode!r} distils from a teacher: set teacher.path "
+                              "(a checkpoint directory) or teacher.cache (a `hadna cache-teacher` output)")
+        if self.train.val_every and self.data.num_val_windows == 0:
+            raise ConfigError("train.val_every is set but data.num_val_windows is 0 (no validation windows)")
+
+
+def check_recipe(data: dict[str, Any], expected: str, path: str) -> None:
+    """A config written for another recipe gives a clear error instead of a list of unknown keys."""
+    recipe = data.get("recipe", expected)
+    if recipe != expected:
+        raise ConfigError(f"{path}: this is a config for recipe {recipe!r}, not {expected!r}; run it with "
+                          f"`hadna {recipe}` instead")
+
+
+def compat_dict(obj: Any) -> Any:
+    """Dataclass -> plain dict (for checkpoint compatibility records)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: compat_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [compat_dict(v) for v in obj]
+    return obj

@@ -1,0 +1,104 @@
+"""Process-group set-up for single-process and ``torchrun`` runs.
+
+The same command runs alone or under ``torchrun`` (one node or several): when ``WORLD_SIZE > 1`` the
+default process group is initialised from the environment torchrun sets (``env://``: RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) with NCCL on GPUs and gloo on CPUs. Collectives
+are no-ops in a single process, so the training loop has one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from ..errors import ConfigError
+from ..utils.logging import get_logger
+
+log = get_logger("train.dist")
+
+
+@dataclass
+class DistEnv:
+    """Where this process stands: its rank, the world size and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this process group was created by init_distributed (and is destroyed by us)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
+    """auto -> ``cuda:LOCAL_RANK`` if CUDA is available, else cpu; ``cuda`` without CUDA is a ConfigError."""
+    if preference not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"train.device must be auto, cpu or cuda, got {preference!r}")
+    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError("train.device is cuda but CUDA is not available (set train.device=cpu or auto)")
+    return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
+
+
+def init_distributed(device_preference: str = "auto") -> DistEnv:
+    """Read torchrun's environment, pick the device and (for WORLD_SIZE > 1) join the process group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_preference, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    owns = False
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world)
+        log.info("rank %d/%d joined the %s process group on %s", rank, world, backend, device)
+        owns = True
+    return DistEnv(rank=rank, world_size=world, local_rank=local_rank, device=device, owns_group=owns)
+
+
+def shutdown_distributed(env: DistEnv) -> None:
+    """Destroy the process group if :func:`init_distributed` created it (a caller's own group is left alone)."""
+    if env.owns_group and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(env: DistEnv) -> None:
+    if env.distributed:
+        dist.barrier(device_ids=[env.device.index] if env.device.type == "cuda" else None)
+
+
+def all_reduce_sum(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    """Sum ``tensor`` over ranks in place (on ``env.device``, as NCCL requires); returns it."""
+    if env.distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast_int(value: int, env: DistEnv, src: int = 0) -> int:
+    """Rank ``src``'s ``value`` on every rank."""
+    if not env.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.long, device=env.device)
+    dist.broadcast(t, src)
+    return int(t.item())
+
+
+def all_gather_tensor(tensor: torch.Tensor, env: DistEnv) -> list[torch.Tensor]:
+    """Every rank's ``tensor`` (same shape and dtype on all ranks), in rank order, on the CPU."""
+    if not env.distributed:
+        return [tensor.cpu()]
+    t = tensor.to(env.device)
+    out = [torch.empty_like(t) for _ in range(env.world_size)]
+    dist.all_gather(out, t)
+    return [o.cpu() for o in out]

@@ -1,0 +1,308 @@
+"""HAD pre-training on top of the generic :class:`~hadna.train.trainer.Trainer`.
+
+:class:`HadPretraining` supplies the recipe's pieces: the batch source (windows -> NT tokenisation
+-> two-stage mask -> teacher features of the masked teacher input, live or from a cache), the step
+(:class:`~hadna.objectives.HadPretrainingModel` normalised by the step's global counts), the
+validation (fixed windows, fixed masks) and the compatibility record checked on resume.
+:func:`run_pretrain` is what ``hadna pretrain`` runs: it also writes ``<output_dir>/final/``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import resources
+from ..data import GenomeWindows
+from ..errors import ConfigError, MissingFileError
+from ..masking import MaskedBatch
+from ..models import HadConfig, HadModel
+from ..objectives import HadPretrainingModel, objective_counts
+from ..utils.logging import get_logger
+from .checkpoint import CheckpointManager
+from .config import PretrainConfig, compat_dict
+from .distributed import DistEnv, barrier, init_distributed, shutdown_distributed
+from .feature_cache import FeatureCache, cache_fingerprint
+from .samples import train_samples, val_samples
+from .trainer import Trainer, TrainResult
+
+log = get_logger("train.pretrain")
+
+PACKAGE_PREFIX = "hadna:"
+
+
+def resolve_path(path: str) -> str:
+    """``hadna:resources/...`` -> the file inside the installed package (the shipped genome sample)."""
+    if path.startswith(PACKAGE_PREFIX):
+        return str(resources.RESOURCES.parent / path[len(PACKAGE_PREFIX):])
+    return path
+
+
+def check_inputs(cfg: PretrainConfig, need_teacher: bool) -> None:
+    """Resolve package paths in place and fail early, in one line, on a missing input."""
+    cfg.data.fasta = [resolve_path(p) for p in cfg.data.fasta]
+    for key in ("bed", "val_bed"):
+        if getattr(cfg.data, key):
+            setattr(cfg.data, key, resolve_path(getattr(cfg.data, key)))
+    hints = cfg.hints
+
+    def missing(what: str, path: str, hint_key: str) -> MissingFileError:
+        hint = hints.get(hint_key)
+        return MissingFileError(f"{what} not found: {path}" + (f"; {hint}" if hint else ""))
+
+    for p in cfg.data.fasta:
+        if not Path(p).is_file():
+            raise missing("FASTA file", p, "fasta")
+    for key in ("bed", "val_bed"):
+        p = getattr(cfg.data, key)
+        if p and not Path(p).is_file():
+            raise missing(f"data.{key} file", p, key if key in hints else "bed")
+    if need_teacher and cfg.teacher.path and not cfg.teacher.cache:
+        check_teacher_path(cfg)
+
+
+def check_teacher_path(cfg: PretrainConfig) -> None:
+    """A missing teacher directory is a one-line error with the config's hint (what to download or train).
+
+    A name that looks like a Hub id ("org/name") is accepted if the Hugging Face cache (or, with
+    local_files_only false, the Hub) has it; the teacher wrapper resolves it.
+    """
+    from ..teachers.wrapper import _is_hub_id, _resolve_config
+
+    t = cfg.teacher
+    if Path(t.path).expanduser().exists():
+        return
+    hint = t.missing_hint or cfg.hints.get("teacher") or "set teacher.path to a teacher checkpoint directory"
+    if _is_hub_id(t.path):
+        if not t.local_files_only:
+            return  # may be downloaded; the wrapper reports failures
+        try:
+            _resolve_config(t.path, local_files_only=True)
+            return
+        except MissingFileError:
+            pass
+    raise MissingFileError(f"teacher checkpoint directory not found: {t.path}; {hint}")
+
+
+def load_teacher(cfg: PretrainConfig, device: torch.device):
+    from ..teachers import Teacher
+
+    t = cfg.teacher
+    return Teacher.from_pretrained(t.path, layer=t.layer, trust_remote_code=t.trust_remote_code,
+                                   dtype=t.resolved_dtype(device.type), device=device,
+                                   local_files_only=t.local_files_only)
+
+
+@dataclass
+class PretrainBatch:
+    """One micro-batch: the masked batch, the teacher's features of it (or None) and the sample indices."""
+
+    masked: MaskedBatch
+    teacher_features: torch.Tensor | None
+    indices: np.ndarray
+
+
+def model_compat(config: HadConfig) -> dict[str, Any]:
+    """The architecture fields of a HadConfig (what must match for a state dict to load)."""
+    keys = [p for p in inspect.signature(HadConfig.__init__).parameters
+            if p not in ("self", "kwargs", "preset", "kernel_backend", "hidden_dropout", "attention_dropout",
+                         "classifier_dropout", "pooling", "rc_averaging")]
+    return {k: getattr(config, k) for k in keys}
+
+
+class HadPretraining:
+    """The HAD recipe's batch source, step, validation and model.
+
+    teacher: an already loaded :class:`~hadna.teachers.Teacher` (otherwise loaded from ``cfg.teacher``
+    when the mode needs one and no cache is configured); windows: prebuilt data (tests).
+    """
+
+    def __init__(self, cfg: PretrainConfig, env: DistEnv | None = None, teacher=None,
+                 windows: GenomeWindows | None = None):
+        self.cfg, self.env = cfg, env or DistEnv()
+        obj = cfg.objective
+        self.cache: FeatureCache | None = None
+        self.teacher = None
+        if obj.uses_teacher:
+            if cfg.teacher.cache:
+                self.cache = FeatureCache.open(cfg.teacher.cache, cache_fingerprint(cfg))
+            else:
+                self.teacher = teacher if teacher is not None else load_teacher(cfg, self.env.device)
+        if windows is None:
+            # rank 0 builds the genome store cache; the others then open the finished files
+            if self.env.is_main:
+                windows = GenomeWindows.from_config(cfg.data)
+            barrier(self.env)
+            if windows is None:
+                windows = GenomeWindows.from_config(cfg.data)
+        self.windows = windows
+        self.val_ids = windows.val_windows()
+        self.teacher_dim = (self.teacher.hidden_size if self.teacher is not None
+                            else self.cache.hidden_size if self.cache is not None else None)
+        self.model_config = cfg.model.build()
+        torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank and every run
+        self.model = HadPretrainingModel(HadModel(self.model_config), obj, teacher_dim=self.teacher_dim)
+        self._val_batches: list[PretrainBatch] | None = None
+
+    # ------------------------------------------------------------------ the batch source
+    @property
+    def tokens_per_step(self) -> int:
+        return self.cfg.train.batch_size * self.cfg.data.window_length
+
+    def sample_indices(self, step: int, rank: int, world_size: int) -> np.ndarray:
+        """Global sample indices of this rank's share of step ``step`` (mod N with a feature cache)."""
+        B = self.cfg.train.batch_size
+        per = B // world_size
+        idx = step * B + rank * per + np.arange(per, dtype=np.int64)
+        return idx % self.cache.num_samples if self.cache is not None else idx
+
+    def make_batch(self, indices: np.ndarray) -> PretrainBatch:
+        cfg = self.cfg
+        masked = train_samples(self.windows, indices, cfg.train.seed, cfg.masking.mask_ratio, self.teacher)
+        return PretrainBatch(masked, self._features("train", masked, indices), indices)
+
+    def _features(self, split: str, masked: MaskedBatch, indices: np.ndarray) -> torch.Tensor | None:
+        if self.teacher is not None:
+            return self.teacher.features(masked.teacher_input_ids, masked.teacher_attention_mask)
+        if self.cache is not None:
+            return self.cache.features(split, indices, masked.span_len.shape[1], masked.teacher_attention_mask.sum(1))
+        return None
+
+    def batch_fn(self, step: int, rank: int, world_size: int, num_micro: int) -> list[PretrainBatch]:
+        idx = self.sample_indices(step, rank, world_size)
+        return [self.make_batch(part) for part in np.array_split(idx, num_micro)]
+
+    @staticmethod
+    def count_fn(mb: PretrainBatch) -> dict[str, torch.Tensor]:
+        return objective_counts(mb.masked)
+
+    def step_fn(self, model: nn.Module, mb: PretrainBatch, totals: dict[str, torch.Tensor]):
+        dev = self.env.device
+        feats = mb.teacher_features.to(dev) if mb.teacher_features is not None else None
+        out = model(mb.masked.to(dev), feats, totals)
+        return out.loss, out.metrics
+
+    # ------------------------------------------------------------------ validation
+    def val_batches(self) -> list[PretrainBatch]:
+        """The fixed validation micro-batches (masks seeded by validation index; built once)."""
+        if self._val_batches is None:
+            cfg = self.cfg
+            bs = cfg.train.val_batch_size or max(cfg.train.batch_size // (self.env.world_size * cfg.train.grad_accum_steps), 1)
+            out = []
+            for s in range(0, self.val_ids.shape[0], bs):
+                idx = np.arange(s, min(s + bs, self.val_ids.shape[0]), dtype=np.int64)
+                masked = val_samples(self.windows, self.val_ids, idx, cfg.train.seed, cfg.masking.mask_ratio,
+                                     self.teacher)
+                out.append(PretrainBatch(masked, None, idx))
+            self._val_batches = out
+        return self._val_batches
+
+    def val_fn(self, model: nn.Module) -> dict[str, float]:
+        """Exact means over the whole validation set (every batch normalised by the set's totals)."""
+        batches = self.val_batches()
+        if not batches:
+            return {}
+        totals: dict[str, torch.Tensor] = {}
+        for mb in batches:
+            for k, v in objective_counts(mb.masked).items():
+                totals[k] = totals.get(k, 0) + v
+        sums: dict[str, float] = {}
+        dev = self.env.device
+        for mb in batches:
+            feats = self._features("val", mb.masked, mb.indices)
+            out = model(mb.masked.to(dev), None if feats is None else feats.to(dev), totals)
+            for k, v in out.metrics.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+        names = {"loss": "val_loss", "recon_loss": "recon_loss", "distill_loss": "distill_mse", "mlm_loss": "mlm_loss",
+                 "recon_acc": "mlm_acc" if self.cfg.objective.mode == "mlm" else "recon_acc"}
+        return {names[k]: v for k, v in sums.items() if k in names}
+
+    # ------------------------------------------------------------------ trainer
+    def compat(self) -> dict[str, Any]:
+        cfg = self.cfg
+        return {"recipe": "pretrain", "model": model_compat(self.model_config), "objective": compat_dict(cfg.objective),
+                "teacher_dim": self.teacher_dim, "teacher_layer": cfg.teacher.layer if cfg.objective.uses_teacher else None,
+                "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,
+                "data_seed": cfg.data.seed, "train_seed": cfg.train.seed,
+                "feature_cache_samples": self.cache.num_samples if self.cache is not None else None}
+
+    def build_trainer(self) -> Trainer:
+        cfg = self.cfg
+        return Trainer(self.model, cfg.train, cfg.optim, self.env, batch_fn=self.batch_fn, step_fn=self.step_fn,
+                       count_fn=self.count_fn, val_fn=self.val_fn if self.val_ids.shape[0] else None,
+                       tokens_per_step=self.tokens_per_step, compat=self.compat(), name="pretrain")
+
+
+def write_run_config(cfg: PretrainConfig, output_dir: Path) -> None:
+    import yaml
+
+    from ..config import to_dict
+    from ..utils.io import atomic_write_text
+
+    atomic_write_text(output_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | None = None,
+                 teacher=None) -> TrainResult:
+    """Everything ``hadna pretrain`` does: set up (DDP if launched by torchrun), train, export ``final/``."""
+    from .export import export_final
+
+    if output_dir is not None:
+        cfg.train.output_dir = output_dir
+    cfg.validate()
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    check_inputs(cfg, need_teacher=cfg.objective.uses_teacher and teacher is None)
+    if not resume:  # fail before loading the teacher and the genome
+        existing = CheckpointManager(Path(cfg.train.output_dir) / "checkpoints").list()
+        if existing:
+            raise ConfigError(f"{Path(cfg.train.output_dir) / 'checkpoints'} already holds checkpoints (newest: "
+                              f"{existing[-1][1].name}); pass --resume to continue that run, or choose another "
+                              "--output-dir")
+    env = init_distributed(cfg.train.device)
+    if not env.is_main:  # only rank 0 logs; the others report warnings and errors
+        logging.getLogger("hadna").setLevel(logging.WARNING)
+    try:
+        cfg.train.check_world_size(env.world_size)
+        out = Path(cfg.train.output_dir)
+        if env.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+        task = HadPretraining(cfg, env, teacher=teacher)
+        trainer = task.build_trainer()
+        if env.is_main and not resume:
+            write_run_config(cfg, out)
+        result = trainer.fit(resume=resume)
+        if env.is_main:
+            export_final(task, result)
+        barrier(env)
+        return result
+    finally:
+        shutdown_distributed(env)
+
+
+def summary(task: HadPretraining, result: TrainResult) -> dict[str, Any]:
+    """training_summary.json content."""
+    cfg = task.cfg
+    from ..config import to_dict
+
+    return {"recipe": "pretrain", "steps": result.step, "resumed_from": result.resumed_from,
+            "elapsed_s": round(result.elapsed_s, 1), "world_size": task.env.world_size,
+            "nucleotides_seen": result.step * task.tokens_per_step,
+            "student_parameters": sum(p.numel() for p in task.model.student.parameters()),
+            "final_train_metrics": result.metrics, "final_val_metrics": result.val_metrics,
+            "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer, "cache": cfg.teacher.cache,
+                        "hidden_size": task.teacher_dim} if cfg.objective.uses_teacher else None,
+            "config": json.loads(json.dumps(to_dict(cfg), default=str)),
+            "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+            "torch": torch.__version__}
+
+
+__all__ = ["HadPretraining", "PretrainBatch", "check_inputs", "load_teacher", "run_pretrain", "summary"]
