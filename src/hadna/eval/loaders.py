@@ -51,14 +51,16 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from ..data.fasta import iter_fasta
 from ..errors import ConfigError, DataError, HadnaError, MissingFileError
+from ..tokenization import reverse_complement
 from ..utils.logging import get_logger
 from ..vocab import ENCODE_LUT, INVALID
 from .splits import stratified_kfold, stratified_split
@@ -256,42 +258,29 @@ def _open_text(path: Path):
     return open(path, encoding="ascii", errors="replace")
 
 
-def _iter_fasta(path: Path) -> Iterator[tuple[str, str, int]]:
-    """Yield (header without '>', sequence, header line number) from a plain or gzipped FASTA.
+def _fasta_headers(path: Path) -> list[tuple[str, int]]:
+    """(whole header line without '>', line number) of every record, in file order.
 
-    Private stop-gap: switch to ``hadna.data.fasta.iter_fasta`` once it exists (note that NT headers
-    need the *whole* header line, since the label is after ``|``).
+    :func:`hadna.data.fasta.iter_fasta` (which validates the file) yields only the record id (the
+    first word of the header), but an NT task header keeps its label after the *last* ``|`` of the
+    whole line, so the labels are read from this cheap second pass over the header lines.
     """
-    header: str | None = None
-    header_line = 0
-    chunks: list[str] = []
+    out = []
     with _open_text(path) as fh:
         for line_no, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
             if line.startswith(">"):
-                if header is not None:
-                    yield header, "".join(chunks), header_line
-                header, header_line, chunks = line[1:].strip(), line_no, []
-            elif header is None:
-                raise DataError(f"{path}: line {line_no}: sequence data before the first '>' header "
-                                f"(is this a FASTA file?)")
-            else:
-                chunks.append(line)
-    if header is not None:
-        yield header, "".join(chunks), header_line
+                out.append((line[1:].strip(), line_no))
+    return out
 
 
 def read_labelled_fasta(path: Path) -> tuple[list[str], np.ndarray]:
     """NT task FASTA: headers end in ``|label`` (``>name|1``). Returns (sequences, labels [N])."""
-    headers, seqs, lines = [], [], []
-    for header, seq, line in _iter_fasta(path):
-        headers.append(header)
-        seqs.append(seq)
-        lines.append(line)
-    if not seqs:
-        raise DataError(f"{path}: no FASTA records")
+    seqs = [seq for _, seq in iter_fasta(path)]  # validates: nucleotide codes, empty records, gzip
+    found = _fasta_headers(path)
+    if len(found) != len(seqs):  # pragma: no cover - both passes read the same '>' lines
+        raise DataError(f"{path}: found {len(found)} header lines but {len(seqs)} FASTA records")
+    headers = [h for h, _ in found]
+    lines = [n for _, n in found]
 
     def locate(i: int) -> str:
         return f"{path}: record {i + 1} (line {lines[i]}, >{headers[i][:60]})"
@@ -393,14 +382,6 @@ def read_gb_directory(split_dir: Path) -> tuple[list[str], np.ndarray, tuple[str
 
 # --- Genomic Benchmarks coordinates + reference FASTA -------------------------------------------
 
-_COMPLEMENT = str.maketrans("ACGTUNRYSWKMBDHV", "TGCAANYRSWMKVHDB")
-
-
-def reverse_complement(seq: str) -> str:
-    """Reverse complement of an upper-case sequence (IUPAC codes complemented; U -> A)."""
-    return seq.translate(_COMPLEMENT)[::-1]
-
-
 def _region_aliases(record_id: str) -> list[str]:
     """Names under which a FASTA record may be referred to, best match first."""
     bases = [record_id]
@@ -473,8 +454,7 @@ def _load_reference(fasta: Path, needed: set[str]) -> dict[str, tuple[str, str]]
     if not fasta.is_file():
         raise MissingFileError(f"reference FASTA not found: {fasta}")
     found: dict[str, tuple[int, str, str]] = {}  # region -> (alias rank, record id, seq)
-    for header, seq, _ in _iter_fasta(fasta):
-        record_id = header.split()[0] if header.split() else ""
+    for record_id, seq in iter_fasta(fasta):
         for rank, alias in enumerate(_region_aliases(record_id)):
             if alias in needed and (alias not in found or rank < found[alias][0]):
                 found[alias] = (rank, record_id, seq.upper())
@@ -483,8 +463,8 @@ def _load_reference(fasta: Path, needed: set[str]) -> dict[str, tuple[str, str]]
 
 def _fasta_ids_sample(fasta: Path, limit: int = 8) -> list[str]:
     out = []
-    for header, _, _ in _iter_fasta(fasta):
-        out.append(header.split()[0] if header.split() else "")
+    for record_id, _ in iter_fasta(fasta):
+        out.append(record_id)
         if len(out) >= limit:
             break
     return out

@@ -1,0 +1,80 @@
+"""``hadna benchmark``: several tasks x models x modes, one resumable run each, plus side-by-side tables."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "run several tasks x models x modes (from a YAML config or options) and tabulate them"
+DESCRIPTION = """\
+Runs every task x model x mode with the evaluation protocol (see hadna finetune) and writes, under
+--output-dir, one run JSON + Markdown + CSV per run and results.md / results.csv with all runs side by
+side (mean ± sample sd over seeds, max-min range, n seeds; published columns with --published).
+Finished seeds are skipped when rerun.
+
+examples:
+  hadna benchmark --config configs/benchmark_cpu_smoke.yaml
+  hadna benchmark --tasks gue_prom_core_all,human_enhancers_cohn_testcv --models preset:had-1m \\
+      --modes probe,finetune --data-dir ../shared/data/benchmarks --seeds 3 --epochs 1 \\
+      --max-train-samples 1000 --output-dir runs/eval/smoke
+A config file takes the same settings (keys of BenchmarkConfig: tasks, models, modes, data_dir,
+output_dir, seeds, protocol, mode_overrides, task_overrides, ...); options given on the command line
+override it, and --set KEY=VALUE overrides any key (e.g. --set protocol.epochs=2).
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from hadna.eval.cli_options import add_protocol_arguments
+
+    p.add_argument("--config", default=None, metavar="YAML", help="benchmark config (see configs/benchmark_*.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
+    p.add_argument("--tasks", default=None, metavar="LIST", help="comma-separated registered task names")
+    p.add_argument("--models", default=None, metavar="LIST",
+                   help="comma-separated model specs (PATH, preset:NAME, hf:NAME; NAME=SPEC names one)")
+    p.add_argument("--modes", default=None, metavar="LIST", help="comma-separated modes: finetune, probe, scratch")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help="data root of the tasks")
+    p.add_argument("--output-dir", default=None, help="output directory (default runs/eval/benchmark)")
+    p.add_argument("--published", default=None, metavar="CSV", help="published-results CSV for extra columns")
+    p.add_argument("--overwrite", action="store_true", help="start runs again instead of resuming")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow HF models' own code")
+    p.add_argument("--allow-download", action="store_true", help="let hf: models be fetched from the Hub")
+    add_protocol_arguments(p, with_mode=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hadna.config import apply_overrides, from_dict, read_yaml
+    from hadna.errors import ConfigError
+    from hadna.eval.cli_options import apply_threads, parse_list, parse_seeds, protocol_overrides
+    from hadna.eval.runner import BenchmarkConfig, run_benchmark
+
+    data = read_yaml(args.config) if args.config else {}
+    for key, value in (("tasks", args.tasks), ("models", args.models), ("modes", args.modes)):
+        if value is not None:
+            data[key] = parse_list(value, str, f"--{key}")
+    for key in ("data_dir", "output_dir", "published", "trust_remote_code"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    if args.seeds:
+        count, explicit = parse_seeds(args.seeds)
+        data["seeds"] = count if count is not None else explicit
+    overrides = protocol_overrides(args)
+    overrides.pop("device", None)
+    if overrides:
+        data["protocol"] = {**(data.get("protocol") or {}), **overrides}
+    data = apply_overrides(data, args.set)
+    for key in ("tasks", "models"):
+        if not data.get(key):
+            raise ConfigError(f"no {key} given: use --config YAML or --{key} LIST")
+    where = args.config or "command line"
+    try:
+        bench = from_dict(BenchmarkConfig, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    apply_threads(args)
+    records, md = run_benchmark(bench, overwrite=args.overwrite, device=args.device,
+                                allow_download=args.allow_download)
+    if md.is_file():
+        print(md.read_text())
+        print(f"tables: {md}, {md.with_suffix('.csv')}")
+    return 0

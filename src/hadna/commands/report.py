@@ -1,0 +1,48 @@
+"""``hadna report``: merge run JSONs into one side-by-side table, with published columns if asked."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "merge run JSONs (files or directories) into one Markdown/CSV table, optionally with published numbers"
+DESCRIPTION = """\
+Tabulates run records written by hadna finetune / benchmark side by side: rows = tasks, columns =
+model / mode, cells = mean ± sample sd over seeds (max-min range in parentheses), followed by the
+protocol of every run and its notes. With --published, numbers from a reference CSV (columns
+benchmark,task,metric,model,params,value,source) become extra columns marked "(published)"; they are
+matched only for Genomic Benchmarks / Nucleotide Transformer tasks with the same metric.
+
+example:
+  hadna report runs/eval/smoke --published ../shared/reference/published_results.csv --out results.md
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", metavar="RUN_JSON_OR_DIR", help="run JSON files or directories (searched recursively)")
+    p.add_argument("--published", default=None, metavar="CSV", help="published-results CSV")
+    p.add_argument("--published-models", default=None, metavar="LIST",
+                   help="only these published models (comma-separated; default: all that match)")
+    p.add_argument("--metric", default=None, choices=("accuracy", "mcc", "f1"),
+                   help="one metric for every row (default: each task's primary metric)")
+    p.add_argument("--title", default=None, help="heading of the Markdown report")
+    p.add_argument("--out", default=None, metavar="MD", help="write Markdown here (default: print it)")
+    p.add_argument("--csv", default=None, metavar="CSV", help="also write the numbers as CSV")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hadna.eval.cli_options import parse_list
+    from hadna.eval.report import report_from_paths
+    from hadna.utils.io import atomic_write_text
+
+    models = parse_list(args.published_models, str, "--published-models") if args.published_models else None
+    md, csv_text = report_from_paths(args.runs, published_csv=args.published, published_models=models,
+                                     metric=args.metric, title=args.title)
+    if args.out:
+        atomic_write_text(args.out, md)
+        print(f"wrote {args.out}")
+    else:
+        print(md)
+    if args.csv:
+        atomic_write_text(args.csv, csv_text)
+        print(f"wrote {args.csv}")
+    return 0

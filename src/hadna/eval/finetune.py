@@ -1,0 +1,256 @@
+"""Fine-tuning one model on one (train, validation) pair with early stopping on the validation metric.
+
+Recipe (each choice recorded in the run JSON):
+
+* AdamW (``weight_decay`` 0.01 on every weight), linear warm-up over ``warmup_ratio`` (10%) of the
+  planned steps, then cosine (or linear) decay to 0 over the planned ``epochs`` (early stopping ends
+  the run sooner, it does not compress the schedule); gradient norm clipped to ``grad_clip`` (1.0).
+  Cross-entropy on the logits.
+* Data order: a permutation per (seed, epoch) from NumPy's PCG64, so a seed always gives the same
+  batches. Sequences of different lengths are grouped: each window of ``bucket_batches`` batches
+  of the permutation is sorted by length and cut into batches, and the batch order is shuffled
+  again. Padding is masked inside the models, so this only removes wasted compute; for fixed-length
+  tasks (most benchmarks) it changes nothing.
+* Reverse-complement augmentation (``rc_augment``): each training sequence is replaced by its
+  reverse complement with probability 1/2, drawn per (seed, epoch).
+* After every epoch the whole validation set is predicted and the task's primary metric computed
+  (never per batch). The best epoch is the one with the highest metric, ties broken by the lower
+  validation loss, then the earlier epoch. Its weights are kept in memory (a CPU copy) and loaded
+  back at the end. ``patience``: stop after that many epochs without improvement (``None``: never).
+* The test set is not seen here: :mod:`hadna.eval.protocol` evaluates it once, with the best weights.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, TrainingError
+from ..utils.logging import get_logger, progress
+from .inference import Throughput, predict_logits
+from .loaders import Split
+from .metrics import compute_metrics
+from .models import EvalModel
+
+log = get_logger("eval.finetune")
+
+Schedule = Literal["cosine", "linear", "constant"]
+
+
+@dataclass
+class FinetuneConfig:
+    """Hyper-parameters of one fine-tuning run (one grid point)."""
+
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 128
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    schedule: Schedule = "cosine"
+    grad_clip: float | None = 1.0
+    patience: int | None = 3
+    rc_augment: bool = False
+    rc_test: bool = False  # reverse-complement averaging when predicting (validation and test alike)
+    eval_batch_size: int = 256
+    bucket_batches: int = 32
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError("batch sizes must be >= 1")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.schedule not in ("cosine", "linear", "constant"):
+            raise ConfigError(f"schedule must be cosine, linear or constant, got {self.schedule!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be >= 1 (or null for no early stopping), got {self.patience}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"grad_clip must be > 0 (or null), got {self.grad_clip}")
+        if self.bucket_batches < 1:
+            raise ConfigError(f"bucket_batches must be >= 1, got {self.bucket_batches}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Pieces
+# ------------------------------------------------------------------------------------------------
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucket_batches: int) -> list[np.ndarray]:
+    """Training batches (index arrays) of one epoch, deterministic in (seed, epoch).
+
+    lengths: ``[N]`` sequence lengths. Every index appears exactly once.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    if lengths.size == 0 or lengths.min() == lengths.max():
+        return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+    window = batch_size * bucket_batches
+    batches = []
+    for w in range(0, len(perm), window):
+        part = perm[w:w + window]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def lr_lambda(schedule: Schedule, warmup_steps: int, total_steps: int):
+    """Multiplier of the base learning rate at step ``s`` (0-based, before the optimiser step)."""
+    def f(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress_ = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "linear":
+            return 1.0 - progress_
+        return 0.5 * (1.0 + math.cos(math.pi * progress_))
+    return f
+
+
+class EarlyStopping:
+    """Keeps the best state by a score tuple (higher is better) and counts epochs without progress.
+
+    ``step(epoch, score, state_fn)`` -> True if ``score`` is a new best (then ``state_fn()`` is
+    called to snapshot the weights). ``should_stop`` once ``patience`` epochs in a row did not improve.
+    """
+
+    def __init__(self, patience: int | None):
+        self.patience = patience
+        self.best_score: tuple[float, ...] | None = None
+        self.best_epoch: int | None = None
+        self.best_state: Any = None
+        self.bad_epochs = 0
+
+    def step(self, epoch: int, score: tuple[float, ...], state_fn) -> bool:
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_epoch, self.best_state = score, epoch, state_fn()
+            self.bad_epochs = 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+
+@dataclass
+class EvalOutput:
+    """Metrics of a whole set plus its mean cross-entropy and the raw logits ``[N, K]``."""
+
+    metrics: dict[str, float]
+    loss: float
+    logits: np.ndarray
+    throughput: Throughput
+
+
+def evaluate(model: EvalModel, split: Split, num_classes: int, batch_size: int = 256, rc_average: bool = False,
+             desc: str = "evaluating") -> EvalOutput:
+    """Predict a whole split and compute every metric on it at once."""
+    logits, tp = predict_logits(model, split.sequences, batch_size, rc_average, desc=desc)
+    t = torch.from_numpy(logits).double()
+    loss = float(F.cross_entropy(t, torch.from_numpy(split.labels)).item())
+    probs = torch.softmax(t, dim=-1).numpy()
+    return EvalOutput(compute_metrics(split.labels, probs=probs, num_classes=num_classes), loss, logits, tp)
+
+
+@dataclass
+class FinetuneResult:
+    """Outcome of :func:`fine_tune`; the model already holds the best epoch's weights."""
+
+    config: dict[str, Any]
+    best_epoch: int
+    epochs_run: int
+    val_metrics: dict[str, float]
+    val_loss: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train: Throughput = field(default_factory=Throughput)
+    val_seconds: float = 0.0
+    stopped_early: bool = False
+
+    def score(self, metric: str) -> tuple[float, float]:
+        return (self.val_metrics[metric], -self.val_loss)
+
+
+def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *, metric: str, num_classes: int,
+              seed: int, desc: str = "") -> FinetuneResult:
+    """Fine-tune every weight of ``model`` on ``train``; select the epoch on ``val`` (see module doc)."""
+    from ..tokenization import reverse_complement
+
+    cfg.validate()
+    if metric not in ("accuracy", "mcc", "f1"):
+        raise ConfigError(f"unknown selection metric {metric!r}")
+    torch.manual_seed(seed)  # dropout masks
+    module = model.module
+    module.train()
+    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
+    lengths = np.fromiter(map(len, train.sequences), dtype=np.int64, count=len(train))
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    warmup = int(round(cfg.warmup_ratio * total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.schedule, warmup, total))
+    labels = torch.from_numpy(train.labels)
+    stopper = EarlyStopping(cfg.patience)
+    result = FinetuneResult(config=asdict(cfg), best_epoch=0, epochs_run=0, val_metrics={}, val_loss=math.inf)
+    prefix = f"{desc} " if desc else ""
+    for epoch in range(1, cfg.epochs + 1):
+        batches = epoch_batches(lengths, cfg.batch_size, seed, epoch, cfg.bucket_batches)
+        flip = np.random.default_rng([seed, epoch, 1]).random(len(train)) < 0.5 if cfg.rc_augment else None
+        module.train()
+        start, loss_sum, n_seen = time.perf_counter(), 0.0, 0
+        bar = progress(batches, desc=f"{prefix}epoch {epoch}/{cfg.epochs}")
+        for idx in bar:
+            seqs = [reverse_complement(train.sequences[i]) if flip is not None and flip[i] else train.sequences[i]
+                    for i in idx]
+            logits = model.logits(seqs)
+            loss = F.cross_entropy(logits.float(), labels[idx].to(logits.device))
+            if not torch.isfinite(loss):
+                raise TrainingError(f"{prefix}epoch {epoch}: non-finite training loss ({loss.item()}); "
+                                    f"lower the learning rate (now {cfg.lr})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.item()) * len(idx)
+            n_seen += len(idx)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", refresh=False)
+        train_s = time.perf_counter() - start
+        epoch_nt = int(lengths.sum())
+        result.train.add(Throughput(epoch_nt, train_s))
+        out = evaluate(model, val, num_classes, cfg.eval_batch_size, cfg.rc_test, desc=f"{prefix}validation")
+        result.val_seconds += out.throughput.seconds
+        improved = stopper.step(epoch, (out.metrics[metric], -out.loss), model.state_dict)
+        result.history.append({
+            "epoch": epoch, "train_loss": loss_sum / max(1, n_seen), "val_loss": out.loss,
+            "val": out.metrics, "train_seconds": train_s, "val_seconds": out.throughput.seconds,
+            "train_nt_per_s": epoch_nt / train_s if train_s > 0 else None,
+            "lr_end": scheduler.get_last_lr()[0], "best": improved,
+        })
+        log.info("%sepoch %d/%d: train loss %.4f, val %s %.4f, val loss %.4f%s; %.1f s train (%s nt/s), %.1f s val",
+                 prefix, epoch, cfg.epochs, loss_sum / max(1, n_seen), metric, out.metrics[metric], out.loss,
+                 " (best)" if improved else "", train_s, f"{epoch_nt / train_s:,.0f}" if train_s > 0 else "-",
+                 out.throughput.seconds)
+        result.epochs_run = epoch
+        if stopper.should_stop and epoch < cfg.epochs:
+            result.stopped_early = True
+            log.info("%searly stop after epoch %d: no improvement for %d epochs (best epoch %d)",
+                     prefix, epoch, stopper.bad_epochs, stopper.best_epoch)
+            break
+    model.load_state_dict(stopper.best_state)
+    best = result.history[stopper.best_epoch - 1]
+    result.best_epoch = stopper.best_epoch
+    result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
+    model.eval()
+    return result

@@ -1,0 +1,133 @@
+"""Result reports: the side-by-side table of :mod:`hadna.eval.results` plus what each run actually did.
+
+A benchmark number means little without its protocol, so every Markdown report has three parts:
+
+1. the results table (``mean ± sd`` over seeds, sample sd, with the max - min range; published
+   columns marked "(published)" with their sources), from :func:`hadna.eval.results.to_markdown`;
+2. a protocol table, one row per run: how it was evaluated (test split or k-fold cross-validation),
+   sample counts and caps, epochs, how the learning rate / batch size were chosen, seeds done, wall
+   time and throughput, model size;
+3. the notes of the runs (data provenance, held-out or cross-validated splits, capped test sets).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..utils.io import atomic_write_text
+from .results import (RunRecord, build_table, load_published, load_records, to_csv, to_markdown)
+
+
+def _fmt_n(values: list[int]) -> str:
+    if not values:
+        return "—"
+    lo, hi = min(values), max(values)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+
+
+def _units(rec: RunRecord) -> list[dict[str, Any]]:
+    """Per-unit extras of every seed (a seed has one unit, or one per fold)."""
+    out = []
+    for r in rec.results:
+        out += r.extra.get("folds", [r.extra])
+    return out
+
+
+def protocol_row(rec: RunRecord) -> dict[str, str]:
+    """What one run did, as table cells."""
+    eff = rec.config.get("effective", {})
+    units = _units(rec)
+    if eff.get("evaluation") == "cv":
+        evaluation = f"{eff.get('cv_folds')}-fold CV (no test split)"
+    else:
+        evaluation = "test split"
+        cap = (eff.get("caps") or {}).get("max_test_samples")
+        if cap is not None and units and units[0].get("n_test") is not None:
+            full = rec.data.get("splits", {}).get("test", {}).get("n")
+            if full is not None and units[0]["n_test"] < full:
+                evaluation = f"CAPPED test subset ({units[0]['n_test']:,} of {full:,})"
+    if rec.mode == "probe":
+        probe = eff.get("probe", {})
+        training = f"logistic regression, C ∈ {probe.get('c_grid')} on validation"
+        chosen = sorted({u.get("C") for u in units if u.get("C") is not None})
+        selected = "C = " + ", ".join(f"{c:g}" for c in chosen) if chosen else "—"
+    else:
+        ft = eff.get("finetune", {})
+        epochs_run = [r.epochs_run for r in rec.results if r.epochs_run is not None]
+        training = (f"≤{ft.get('epochs')} epochs (ran {_fmt_n(epochs_run)}), patience {ft.get('patience')}, "
+                    f"{ft.get('schedule')} schedule")
+        if ft.get("selection") == "fixed":
+            selected = f"fixed lr {ft['lr_grid'][0]:g}, batch {ft['batch_size_grid'][0]}"
+        else:
+            picks = sorted({(u.get("lr"), u.get("batch_size")) for u in units})
+            selected = (f"grid lr {ft.get('lr_grid')} × batch {ft.get('batch_size_grid')} on validation; chose "
+                        + ", ".join(f"{lr:g}/{bs}" for lr, bs in picks))
+    caps = eff.get("caps") or {}
+    names = {"max_train_samples": "pool" if eff.get("evaluation") == "cv" else "train",
+             "max_val_samples": "val", "max_test_samples": "test"}
+    cap_text = ", ".join(f"{names.get(k, k)} ≤ {v:,}" for k, v in caps.items() if v)
+    wall = sum(r.timings.get("total", 0.0) for r in rec.results)
+    rates = [r.nt_per_s for r in rec.results if r.nt_per_s]
+    rate_kind = "embed" if rec.mode == "probe" else "train"
+    params = (rec.config.get("model") or {}).get("encoder_parameters")
+    return {
+        "task": rec.task, "run": f"{rec.model} / {rec.mode}", "evaluation": evaluation,
+        "n train / val / test": " / ".join(_fmt_n([u[k] for u in units if k in u])
+                                           for k in ("n_train", "n_val", "n_test")),
+        "caps": cap_text or "none", "training": training, "selection": selected,
+        "seeds": f"{len(rec.results)} of {len(rec.seeds)}: {rec.done_seeds}",
+        "wall": f"{wall / 60:.1f} min", f"nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
+        "encoder params": f"{params:,}" if params else "—",
+    }
+
+
+def protocol_markdown(records: list[RunRecord]) -> str:
+    rows = [protocol_row(r) for r in records]
+    headers = list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row[h] for h in headers) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def notes_markdown(records: list[RunRecord]) -> str:
+    """Run notes, each note once per task (with the runs it applies to when not all of them)."""
+    by_task: dict[str, dict[str, list[str]]] = {}
+    for rec in records:
+        for note in dict.fromkeys(rec.notes):
+            by_task.setdefault(rec.task, {}).setdefault(note, []).append(f"{rec.model} / {rec.mode}")
+    lines = []
+    for task, notes in by_task.items():
+        n_runs = sum(1 for r in records if r.task == task)
+        for note, runs in notes.items():
+            scope = "" if len(runs) == n_runs else f" ({'; '.join(runs)})"
+            lines.append(f"- **{task}**{scope}: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def render_report(records: list[RunRecord], published_csv: str | Path | None = None,
+                  published_models: list[str] | None = None, metric: str | None = None,
+                  title: str | None = None) -> tuple[str, str]:
+    """(Markdown, CSV) of ``records`` side by side, with published columns when a CSV is given."""
+    published = load_published(published_csv) if published_csv is not None else None
+    table = build_table(records, published, published_models=published_models, metric=metric)
+    md = [f"# {title}\n" if title else "", to_markdown(table, show_range=True),
+          "\n## Protocol of each run\n\n", protocol_markdown(records),
+          "\n## Notes\n\n", notes_markdown(records)]
+    return "".join(md), to_csv(table)
+
+
+def write_report(records: list[RunRecord], md_path: str | Path, csv_path: str | Path | None = None,
+                 **kwargs: Any) -> tuple[Path, Path | None]:
+    md, csv_text = render_report(records, **kwargs)
+    atomic_write_text(md_path, md)
+    if csv_path is not None:
+        atomic_write_text(csv_path, csv_text)
+    return Path(md_path), Path(csv_path) if csv_path is not None else None
+
+
+def report_from_paths(paths: list[str | Path], **kwargs: Any) -> tuple[str, str]:
+    """Load run JSONs (files or directories searched recursively) and render them."""
+    return render_report(load_records(list(paths)), **kwargs)

@@ -1,0 +1,135 @@
+"""Runs of (task, model, mode) triples with their files: run JSON, per-run table, benchmark tables.
+
+Layout under an output directory::
+
+    <output_dir>/<task>/<model-slug>.<mode>.json   run record (saved after every seed; resumable)
+    <output_dir>/<task>/<model-slug>.<mode>.md     that run's table + protocol + notes
+    <output_dir>/<task>/<model-slug>.<mode>.csv    that run's aggregated numbers (mean, sd, range, n)
+    <output_dir>/results.md, results.csv           every run of a benchmark side by side
+
+A benchmark config (YAML, :class:`BenchmarkConfig`) lists tasks, models and modes; ``protocol``
+holds :class:`~hadna.eval.protocol.ProtocolConfig` fields for all runs, and ``mode_overrides`` /
+``task_overrides`` change them per mode or per task (task overrides win). A task is a registered
+name or the path of a task YAML file (:func:`hadna.eval.tasks.task_from_yaml`); overrides are keyed
+by the task's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import from_dict
+from ..errors import ConfigError
+from ..utils.logging import get_logger
+from .cli_options import MODES, seeds_for, slug
+from .loaders import TaskData, load_task
+from .models import ModelSpec, parse_model_spec
+from .protocol import ProtocolConfig, estimate_cost, run_protocol
+from .report import write_report
+from .results import RunRecord
+from .tasks import TaskSpec, get_task, task_from_yaml
+
+log = get_logger("eval.runner")
+
+
+def resolve_task(name: str) -> TaskSpec:
+    """A registered task, or a custom task from a YAML file (names ending in .yaml/.yml)."""
+    if name.endswith((".yaml", ".yml")):
+        return task_from_yaml(name)
+    return get_task(name)
+
+
+def run_path(output_dir: str | Path, task: str, model_name: str, mode: str) -> Path:
+    return Path(output_dir) / task / f"{slug(model_name)}.{mode}.json"
+
+
+def run_and_report(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, output_dir: str | Path, *,
+                   overwrite: bool = False, published_csv: str | Path | None = None) -> tuple[RunRecord, Path]:
+    """Run (or resume) one task/model/mode; write its JSON and its own Markdown/CSV table."""
+    path = run_path(output_dir, data.name, spec.name, cfg.mode)
+    cost = estimate_cost(data, cfg)
+    log.info("%s / %s / %s -> %s (%s)", data.name, spec.name, cfg.mode, path,
+             ", ".join(f"{k} {v:,}" for k, v in cost.items()))
+    start = time.perf_counter()
+    record = run_protocol(data, spec, cfg, path, overwrite=overwrite)
+    log.info("%s / %s / %s done in %.1f min", data.name, spec.name, cfg.mode, (time.perf_counter() - start) / 60)
+    if record.results:
+        write_report([record], path.with_suffix(".md"), path.with_suffix(".csv"), published_csv=published_csv)
+    return record, path
+
+
+@dataclass
+class BenchmarkConfig:
+    """A benchmark: every task x model x mode, one run each."""
+
+    tasks: list[str]
+    models: list[str]
+    modes: list[str] = field(default_factory=lambda: ["probe"])
+    data_dir: str | None = None
+    output_dir: str = "runs/eval/benchmark"
+    truncation: str = "left"
+    seeds: int | list[int] | None = None  # N = the task's first N seeds, or a list
+    pooling: str = "mean"
+    trust_remote_code: bool = False
+    published: str | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)
+    mode_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.tasks or not self.models or not self.modes:
+            raise ConfigError("a benchmark needs at least one task, one model and one mode")
+        for m in self.modes:
+            if m not in MODES:
+                raise ConfigError(f"modes: {m!r} is not one of {list(MODES)}")
+        for m in self.mode_overrides:
+            if m not in MODES:
+                raise ConfigError(f"mode_overrides: {m!r} is not one of {list(MODES)}")
+        names = [resolve_task(t).name for t in self.tasks]  # unknown tasks fail before anything runs
+        for t in self.task_overrides:
+            if t not in names:
+                raise ConfigError(f"task_overrides: {t!r} is not one of the benchmark's tasks {names}")
+        for key in ("mode", "seeds"):
+            if key in self.protocol:
+                raise ConfigError(f"protocol.{key}: set it at the top level ({key}s / seeds), not in protocol")
+
+    def protocol_for(self, task: str, mode: str, task_seeds: tuple[int, ...]) -> ProtocolConfig:
+        merged = {**self.protocol, **self.mode_overrides.get(mode, {}), **self.task_overrides.get(task, {}), "mode": mode}
+        count, explicit = (self.seeds, None) if isinstance(self.seeds, int) else (None, self.seeds)
+        merged["seeds"] = seeds_for(task_seeds, count, explicit)
+        cfg = from_dict(ProtocolConfig, merged, f"protocol of {task}/{mode}")
+        return cfg
+
+
+def run_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
+                  device: str | None = None, allow_download: bool = False) -> tuple[list[RunRecord], Path]:
+    """Run every task x model x mode (resuming finished seeds) and write ``results.md``/``.csv``."""
+    bench.validate()
+    specs = [parse_model_spec(m, pooling=bench.pooling, trust_remote_code=bench.trust_remote_code,
+                              allow_download=allow_download) for m in bench.models]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two models share a name in {names}; name them with NAME=SPEC")
+    records: list[RunRecord] = []
+    out_dir = Path(bench.output_dir)
+    start = time.perf_counter()
+    for task in bench.tasks:
+        data = load_task(resolve_task(task), bench.data_dir, truncation=bench.truncation)  # type: ignore[arg-type]
+        for spec in specs:
+            for mode in bench.modes:
+                cfg = bench.protocol_for(data.name, mode, data.spec.seeds)
+                if device is not None:
+                    cfg = dataclasses.replace(cfg, device=device)
+                record, _ = run_and_report(data, spec, cfg, out_dir, overwrite=overwrite, published_csv=bench.published)
+                records.append(record)
+    done = [r for r in records if r.results]
+    md = out_dir / "results.md"
+    if done:
+        write_report(done, md, out_dir / "results.csv", published_csv=bench.published,
+                        title="hadna benchmark: " + ", ".join(dict.fromkeys(r.task for r in done)))
+    log.info("benchmark finished in %.1f min; tables: %s", (time.perf_counter() - start) / 60, md)
+    return records, md

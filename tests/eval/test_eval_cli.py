@@ -1,0 +1,162 @@
+"""The evaluation commands: finetune, benchmark, report, embed (and their one-line user errors)."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hadna.cli import main
+from hadna.eval.results import RunRecord, SeedResult
+from hadna.eval.tasks import get_task
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_handlers():
+    """hadna's CLI installs its stderr log handler once; drop it so each test's captured stderr gets one."""
+    import logging
+
+    logger = logging.getLogger("hadna")
+    for h in [h for h in logger.handlers if getattr(h, "_hadna", False)]:
+        logger.removeHandler(h)
+    yield
+
+
+def write_task(tmp_path, n=60, length=20):
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("GC" if i % 2 else "AT"), length)) for i in range(n)]
+    df = pd.DataFrame({"sequence": seqs, "label": np.arange(n) % 2})
+    df.iloc[: n * 3 // 4].to_csv(tmp_path / "train.csv", index=False)
+    df.iloc[n * 3 // 4:].to_csv(tmp_path / "test.csv", index=False)
+    return tmp_path / "train.csv", tmp_path / "test.csv"
+
+
+def one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("hadna: error:")]
+    assert len(errors) == 1 and "Traceback" not in "\n".join(err), err
+    return errors[0]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["finetune", "--model", "preset:had-tiny", "--task", "human_enhancer_cohn"], "unknown task 'human_enhancer_cohn'"),
+    (["finetune", "--model", "preset:had-tiny", "--train-file", "{tmp}/nope.csv"], "train file not found"),
+    (["finetune", "--model", "{tmp}/no-model", "--train-file", "{tmp}/train.csv"], "model checkpoint not found"),
+    (["finetune", "--model", "preset:had-9t", "--train-file", "{tmp}/train.csv"], "unknown preset"),
+    (["finetune", "--model", "preset:had-tiny", "--train-file", "{tmp}/train.csv", "--seeds", "1,1"], "duplicate seeds"),
+    (["finetune", "--model", "preset:had-tiny", "--train-file", "{tmp}/train.csv", "--lr-grid", "fast"], "--lr-grid"),
+    (["finetune", "--model", "preset:had-tiny", "--task", "H3", "--task", "H4"], "runs one task"),
+    (["benchmark", "--models", "preset:had-tiny"], "no tasks given"),
+    (["benchmark", "--tasks", "gue_prom_core_all", "--models", "preset:had-tiny", "--modes", "zero-shot"], "zero-shot"),
+    (["benchmark", "--config", "{tmp}/missing.yaml"], "config file not found"),
+    (["report", "{tmp}/missing.json"], "run record not found"),
+    (["report", "{tmp}/train.csv"], "not valid JSON"),
+    (["embed", "--model", "preset:had-tiny", "--input", "{tmp}/nope.fa", "--out", "{tmp}/e.npy"], "input file not found"),
+    (["embed", "--model", "preset:had-tiny", "--input", "{tmp}/train.csv", "--out", "{tmp}/e.txt"], "use .npy or .parquet"),
+    (["tsne", "--model", "preset:had-tiny", "--task", "nope", "--out", "{tmp}/t"], "unknown task 'nope'"),
+], ids=["unknown-task", "missing-train-file", "bad-model-path", "unknown-preset", "duplicate-seeds", "bad-grid",
+        "two-tasks", "benchmark-no-tasks", "benchmark-bad-mode", "missing-config", "missing-run", "not-json",
+        "embed-missing-input", "embed-bad-output", "tsne-unknown-task"])
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, argv, match):
+    write_task(tmp_path)
+    line = one_line_error(capsys, [a.format(tmp=tmp_path) for a in argv])
+    assert match in line
+
+
+def test_finetune_command_probe_writes_json_and_tables(tmp_path, capsys):
+    train, test = write_task(tmp_path)
+    out = tmp_path / "runs"
+    argv = ["finetune", "--model", "preset:had-tiny", "--train-file", str(train), "--test-file", str(test),
+            "--task-name", "gc", "--mode", "probe", "--seeds", "2", "--output-dir", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    run = out / "gc" / "had-tiny_random_init.probe.json"
+    rec = RunRecord.load(run)
+    assert rec.done_seeds == [1, 2] and rec.mode == "probe" and rec.config["effective"]["evaluation"] == "test"
+    assert (run.with_suffix(".md")).is_file() and (run.with_suffix(".csv")).is_file()
+    assert "had-tiny (random init) / probe" in printed and "Protocol of each run" in printed
+    csv = pd.read_csv(run.with_suffix(".csv"))
+    assert {"had-tiny (random init) / probe mean", "had-tiny (random init) / probe sd",
+            "had-tiny (random init) / probe range"} <= set(csv.columns)
+    assert main(argv) == 0  # a rerun resumes: nothing left to do, same record
+    assert RunRecord.load(run).results[0].metrics == rec.results[0].metrics
+
+
+def test_benchmark_config_runs_every_task_model_mode(tmp_path, capsys):
+    train, test = write_task(tmp_path)
+    task = tmp_path / "gc.yaml"
+    task.write_text(f"name: gc\nfiles: {{train: {train}, test: {test}}}\n")  # a custom task from YAML
+    cfg = tmp_path / "bench.yaml"
+    cfg.write_text(
+        "# hadna benchmark --config bench.yaml\n"
+        f"tasks: ['{task}']\nmodels: ['preset:had-tiny', 'b=preset:had-tiny']\nmodes: [probe, finetune]\n"
+        f"output_dir: {tmp_path / 'bench'}\nseeds: 1\n"
+        "protocol: {epochs: 1, lr: 0.003, batch_size: 16}\n"
+        "mode_overrides: {probe: {probe_c_grid: [1.0]}}\n"
+        "task_overrides: {gc: {max_train_samples: 40}}\n")
+    assert main(["benchmark", "--config", str(cfg), "--set", "protocol.patience=2"]) == 0
+    md = (tmp_path / "bench" / "results.md").read_text()
+    for col in ("had-tiny (random init) / probe", "had-tiny (random init) / finetune", "b / probe", "b / finetune"):
+        assert col in md
+    assert len(list((tmp_path / "bench" / "gc").glob("*.json"))) == 4
+    rec = RunRecord.load(tmp_path / "bench" / "gc" / "b.finetune.json")
+    assert rec.config["protocol"]["patience"] == 2 and rec.config["effective"]["finetune"]["selection"] == "fixed"
+    assert rec.config["protocol"]["max_train_samples"] == 40 and rec.results[0].extra["n_train"] == 40
+    assert rec.results[0].extra["grid"][0]["history"][0]["train_nt_per_s"] > 0
+
+
+def fake_run(path, task: str, model: str, values: list[float]) -> None:
+    rec = RunRecord.for_task(get_task(task), model, "finetune", seeds=list(range(1, len(values) + 1)))
+    for s, v in enumerate(values, start=1):
+        rec.add(SeedResult(seed=s, metrics={"accuracy": v, "mcc": v / 2}, timings={"total": 60.0}, nt_per_s=1000.0,
+                           epochs_run=2, extra={"n_train": 100, "n_val": 10, "n_test": 50, "lr": 1e-3,
+                                                "batch_size": 32}))
+    rec.save(path)
+
+
+def test_report_merges_runs_with_a_published_column(tmp_path, capsys):
+    fake_run(tmp_path / "a.json", "human_enhancers_cohn", "hadna-a", [0.70, 0.72, 0.74])
+    fake_run(tmp_path / "b.json", "human_enhancers_cohn", "hadna-b", [0.60, 0.61])
+    pub = tmp_path / "pub.csv"
+    pub.write_text("benchmark,task,metric,model,params,value,source\n"
+                   "genomic_benchmarks,human_enhancers_cohn,accuracy,CNN,264k,0.702,Some paper Table 1\n")
+    out = tmp_path / "report.md"
+    assert main(["report", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--published", str(pub),
+                 "--out", str(out), "--csv", str(tmp_path / "report.csv")]) == 0
+    md = out.read_text()
+    header = md.splitlines()[0]
+    assert "hadna-a / finetune" in header and "hadna-b / finetune" in header and "CNN (published)" in header
+    row = next(line for line in md.splitlines() if line.startswith("| human_enhancers_cohn"))
+    assert "0.720 ± 0.020 (range 0.040)" in row and "0.605 ± 0.007" in row and "0.702 [1]" in row
+    assert "[1] Some paper Table 1" in md and "Published columns are numbers reported in the literature" in md
+    csv = pd.read_csv(tmp_path / "report.csv")
+    assert csv.loc[0, "CNN (published)"] == pytest.approx(0.702)
+
+
+def test_embed_command(tmp_path, capsys):
+    (tmp_path / "in.fa").write_text(">a\nACGTAC\n>b\nGGGTTTAA\n")
+    assert main(["embed", "--model", "preset:had-tiny", "--input", str(tmp_path / "in.fa"),
+                 "--out", str(tmp_path / "e.npy")]) == 0
+    assert np.load(tmp_path / "e.npy").shape == (2, 32)
+    assert "wrote 2 x 32 embeddings" in capsys.readouterr().out
+    ids = (tmp_path / "e.npy.ids.tsv").read_text().splitlines()
+    assert ids == ["index\tid\tlength", "0\ta\t6", "1\tb\t8"]
+
+
+def test_shipped_benchmark_configs_are_valid():
+    from pathlib import Path
+
+    from hadna.config import from_dict, read_yaml
+    from hadna.eval.runner import BenchmarkConfig
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("benchmark_*.yaml"))
+    assert configs
+    for path in configs:
+        assert path.read_text().startswith(f"# hadna benchmark --config configs/{path.name}"), path
+        bench = from_dict(BenchmarkConfig, read_yaml(path), str(path))
+        bench.validate()  # tasks registered, modes and overrides valid (no data needed)
+        for task in bench.tasks:
+            for mode in bench.modes:
+                bench.protocol_for(task, mode, (1, 2, 3, 4, 5)).validate()

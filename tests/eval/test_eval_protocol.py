@@ -1,0 +1,265 @@
+"""Fine-tuning, linear probe and the per-seed protocol on tiny synthetic tasks (had-tiny, CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import hadna.eval.protocol as protocol
+from hadna.errors import ConfigError
+from hadna.eval.finetune import EarlyStopping, FinetuneConfig, epoch_batches, evaluate, fine_tune, lr_lambda
+from hadna.eval.loaders import Split, load_task
+from hadna.eval.models import load_eval_model, parse_model_spec
+from hadna.eval.protocol import ProtocolConfig, make_units, base_splits, run_protocol
+from hadna.eval.results import RunRecord
+from hadna.eval.tasks import task_from_dict
+
+MOTIF = "GGGGGG"
+
+
+def planted(n: int, length: int, seed: int) -> pd.DataFrame:
+    """Class 1 = a G-run planted at a random position in a G-free background; class 0 = background only."""
+    rng = np.random.default_rng(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        s = rng.choice(list("ACT"), length)
+        if i % 2:
+            p = rng.integers(0, length - len(MOTIF) + 1)
+            s[p:p + len(MOTIF)] = list(MOTIF)
+        seqs.append("".join(s))
+        labels.append(i % 2)
+    return pd.DataFrame({"sequence": seqs, "label": labels})
+
+
+def make_task(tmp_path, n_train=240, n_test=100, length=24, test=True, **spec):
+    d = tmp_path / "motif"
+    d.mkdir(exist_ok=True)
+    planted(n_train, length, 1).to_csv(d / "train.csv", index=False)
+    files = {"train": "train.csv"}
+    if test:
+        planted(n_test, length, 2).to_csv(d / "test.csv", index=False)
+        files["test"] = "test.csv"
+    return load_task(task_from_dict({"name": "motif", "path": str(d), "files": files, **spec}))
+
+
+TINY = parse_model_spec("preset:had-tiny")
+FAST = dict(lr=3e-3, batch_size=32, patience=None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pieces
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lengths", [np.full(70, 30), np.arange(1, 71)], ids=["fixed-length", "variable-length"])
+def test_epoch_batches_cover_every_index_once_and_are_deterministic(lengths):
+    a = epoch_batches(lengths, 8, seed=3, epoch=1, bucket_batches=2)
+    assert sorted(np.concatenate(a).tolist()) == list(range(70))
+    assert all(len(b) <= 8 for b in a)
+    again = epoch_batches(lengths, 8, seed=3, epoch=1, bucket_batches=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a, again))
+    other = epoch_batches(lengths, 8, seed=3, epoch=2, bucket_batches=2)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, other))
+    if lengths.min() != lengths.max():  # buckets: less padding than random batches
+        def waste(bucket_batches: int) -> int:
+            batches = epoch_batches(lengths, 8, seed=3, epoch=1, bucket_batches=bucket_batches)
+            return sum(int(lengths[b].max() - lengths[b].min()) for b in batches)
+
+        assert waste(100) <= 9 * 7 < waste(2) < waste(1)  # one window = globally sorted: range 7 per batch
+
+
+def test_lr_schedules():
+    cos = lr_lambda("cosine", warmup_steps=10, total_steps=110)
+    assert cos(0) == pytest.approx(0.1) and cos(9) == pytest.approx(1.0)
+    assert cos(60) == pytest.approx(0.5) and cos(110) == pytest.approx(0.0)
+    lin = lr_lambda("linear", warmup_steps=0, total_steps=100)
+    assert lin(0) == 1.0 and lin(50) == pytest.approx(0.5)
+    assert lr_lambda("constant", 5, 100)(99) == 1.0
+
+
+def test_early_stopping_keeps_the_best_snapshot_and_stops_after_patience():
+    layer = nn.Linear(2, 1)
+    stopper = EarlyStopping(patience=2)
+    scores = [(0.5, -1.0), (0.7, -0.9), (0.7, -0.95), (0.6, -0.8)]  # best: epoch 2 (tie at 3 loses on loss)
+    snapshots = []
+    for epoch, score in enumerate(scores, start=1):
+        with torch.no_grad():
+            layer.weight.fill_(float(epoch))
+        snapshots.append(layer.weight.detach().clone())
+        stopper.step(epoch, score, lambda: {k: v.clone() for k, v in layer.state_dict().items()})
+        if epoch < 4:
+            assert not stopper.should_stop
+    assert stopper.should_stop and stopper.best_epoch == 2
+    assert torch.equal(stopper.best_state["weight"], snapshots[1])
+
+
+def test_fine_tune_restores_the_best_epoch_not_the_last(tmp_path):
+    # Controlled case: validation labels are the opposite of the training rule, so the more the model
+    # learns, the worse validation gets; the earliest epoch must be kept and restored.
+    data = make_task(tmp_path)
+    train, test = data.train, data.test
+    val = Split(test.sequences[:40], 1 - test.labels[:40])
+    model = load_eval_model(TINY, 2, seed=1)
+    cfg = FinetuneConfig(epochs=4, lr=3e-3, batch_size=32, patience=2)
+    res = fine_tune(model, train, val, cfg, metric="accuracy", num_classes=2, seed=1)
+    accs = [h["val"]["accuracy"] for h in res.history]
+    assert res.best_epoch == 1 and accs[-1] < accs[0]
+    assert res.stopped_early and res.epochs_run == 3  # patience 2 after the best epoch 1
+    again = evaluate(model, val, 2)  # the model holds epoch 1's weights again
+    assert again.loss == pytest.approx(res.history[0]["val_loss"], abs=1e-6)
+    assert again.metrics["accuracy"] == res.history[0]["val"]["accuracy"]
+    assert all(h["train_nt_per_s"] > 0 and h["train_seconds"] > 0 for h in res.history)
+
+
+# ------------------------------------------------------------------------------------------------
+# The protocol end to end
+# ------------------------------------------------------------------------------------------------
+
+def test_finetune_learns_planted_motif_and_probe_runs(tmp_path):
+    data = make_task(tmp_path)
+    out = tmp_path / "ft.json"
+    rec = run_protocol(data, TINY, ProtocolConfig(mode="finetune", seeds=[1], epochs=3, **FAST), out)
+    r = rec.results[0]
+    assert r.metrics["accuracy"] >= 0.9, r.metrics
+    assert set(r.metrics) == {"accuracy", "mcc", "f1", "precision", "recall", "auroc"}
+    assert r.extra["n_train"] == 216 and r.extra["n_val"] == 24 and r.extra["n_test"] == 100
+    assert r.nt_per_s > 0 and r.epochs_run == 3 and len(r.extra["grid"][0]["history"]) == 3
+    assert RunRecord.load(out).results[0].metrics == r.metrics
+    probe = run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2]), tmp_path / "probe.json")
+    assert [p.seed for p in probe.results] == [1, 2]
+    assert all(0.0 <= p.metrics["accuracy"] <= 1.0 and "C" in p.extra for p in probe.results)
+    assert probe.results[0].metrics["accuracy"] > 0.6  # a random G-blind encoder still sees G content
+
+
+def test_test_set_is_evaluated_once_per_seed_with_the_selected_weights(tmp_path, monkeypatch):
+    data = make_task(tmp_path, n_train=120, n_test=40)
+    tuned: list[tuple[float, object, dict]] = []
+    real_fine_tune, real_eval = protocol.fine_tune, protocol.evaluate_test
+
+    def recording_fine_tune(model, *a, **kw):
+        res = real_fine_tune(model, *a, **kw)
+        tuned.append((res.score("accuracy"), res, model.state_dict()))
+        return res
+
+    tested: list[tuple[int, dict]] = []
+
+    def recording_eval(model, split, *a, **kw):
+        tested.append((len(split), model.state_dict()))
+        assert split.sequences == data.test.sequences  # the test split, never validation
+        return real_eval(model, split, *a, **kw)
+
+    monkeypatch.setattr(protocol, "fine_tune", recording_fine_tune)
+    monkeypatch.setattr(protocol, "evaluate_test", recording_eval)
+    cfg = ProtocolConfig(seeds=[1, 2], epochs=2, lr_grid=[1e-4, 3e-3], batch_size=32, patience=None)
+    rec = run_protocol(data, TINY, cfg)
+    assert len(tuned) == 4 and len(tested) == 2  # 2 grid points per seed, one test evaluation per seed
+    for s, (_, state) in enumerate(tested):
+        grid = tuned[2 * s: 2 * s + 2]
+        best = max(grid, key=lambda t: t[0])  # first of equal scores wins, as in the protocol
+        assert all(torch.equal(state[k], best[2][k]) for k in state)
+        assert rec.results[s].extra["lr"] == best[1].config["lr"]
+        assert rec.results[s].val_metrics == best[1].val_metrics
+
+
+def test_resume_skips_finished_seeds(tmp_path, monkeypatch):
+    data = make_task(tmp_path, n_train=80, n_test=20)
+    out = tmp_path / "run.json"
+    calls: list[int] = []
+    real = protocol.run_probe_unit
+
+    def counting(model, cache, data_, cfg, unit, base, seed):
+        if seed == 3 and not calls.count(-1):
+            calls.append(-1)
+            raise KeyboardInterrupt  # interrupted in the middle of the run
+        calls.append(seed)
+        return real(model, cache, data_, cfg, unit, base, seed)
+
+    monkeypatch.setattr(protocol, "run_probe_unit", counting)
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3]), out)
+    saved = RunRecord.load(out)
+    assert saved.done_seeds == [1, 2] and saved.remaining_seeds() == [3]
+    rec = run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3]), out)
+    assert calls == [1, 2, -1, 3] and rec.done_seeds == [1, 2, 3]
+    assert [r.metrics for r in rec.results[:2]] == [r.metrics for r in saved.results]
+    run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3]), out)  # nothing left to do
+    assert calls == [1, 2, -1, 3]
+    with pytest.raises(ConfigError, match="other settings.*probe_c_grid"):
+        run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3], probe_c_grid=[1.0]), out)
+
+
+def test_units_match_taskdata_splits_and_caps(tmp_path):
+    data = make_task(tmp_path, n_train=200, n_test=100)
+    cfg = ProtocolConfig(max_train_samples=50, max_test_samples=30)
+    base, notes = base_splits(data, cfg)
+    assert any("TEST SET CAPPED" in n for n in notes)
+    full = make_units(data, ProtocolConfig(), 4, base)[0]
+    tr, va = data.train_validation(4)
+    assert base["train"].subset(full.train[1]).sequences == tr.sequences
+    assert base["train"].subset(full.val[1]).sequences == va.sequences
+    capped = [make_units(data, cfg, s, base)[0] for s in (1, 2)]
+    for u in capped:
+        assert len(u.train[1]) == 50 and len(u.test[1]) == 30
+        assert np.bincount(data.train.labels[u.train[1]]).tolist() == [25, 25]  # stratified
+    assert not np.array_equal(capped[0].train[1], capped[1].train[1])  # per-seed training subsample
+    assert np.array_equal(capped[0].test[1], capped[1].test[1])  # one test subset for all seeds
+
+
+@pytest.mark.parametrize("labels,n", [
+    (np.array([0] * 90 + [1] * 10), 20),
+    (np.array([0] * 90 + [1] * 10), 3),
+    (np.array([0, 1, 2] * 10 + [2] * 5), 7),
+    (np.array([0] * 50 + [1]), 2),
+], ids=["imbalanced", "tiny-n", "three-classes", "singleton-class"])
+def test_subsample_is_exact_stratified_and_deterministic(labels, n):
+    idx = np.arange(len(labels))[::-1]  # any index order
+    sub = protocol.subsample(labels, idx, n, seed=4)
+    assert len(sub) == n and len(set(sub.tolist())) == n and set(sub.tolist()) <= set(idx.tolist())
+    assert np.array_equal(sub, protocol.subsample(labels, idx, n, seed=4))
+    counts = np.bincount(labels[sub], minlength=labels.max() + 1)
+    expected = n * np.bincount(labels) / len(labels)
+    assert np.all(np.abs(counts - expected) <= 1.0)  # proportional (largest remainder)
+    if n >= len(np.unique(labels)):
+        assert np.all(counts >= 1)
+    assert protocol.subsample(labels, idx, None, 0) is idx and protocol.subsample(labels, idx, 10**6, 0) is idx
+
+
+def test_cross_validated_task(tmp_path):
+    data = make_task(tmp_path, n_train=120, test=False, no_test="kfold", cv_folds=3)
+    assert data.needs_cross_validation
+    rec = run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[5], max_train_samples=90))
+    r = rec.results[0]
+    folds = r.extra["folds"]
+    assert len(folds) == 3 and sum(f["n_test"] for f in folds) == 90
+    assert r.metrics["accuracy"] == pytest.approx(np.mean([f["test"]["accuracy"] for f in folds]))
+    ref = data.train.subset(np.arange(len(data.train)))  # the folds are TaskData.folds over the pool
+    assert rec.config["effective"]["evaluation"] == "cv"
+    assert any("3-fold stratified cross-validation" in n for n in rec.notes)
+    assert any("pool capped" in n for n in rec.notes) and len(ref) == 120
+
+
+def test_rc_options_run_and_rc_averaging_is_strand_symmetric(tmp_path):
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    rec = run_protocol(data, TINY, ProtocolConfig(seeds=[1], epochs=1, rc_augment=True, rc_test=True, **FAST))
+    assert rec.results[0].metrics["accuracy"] >= 0.0
+    from hadna.eval.inference import predict_logits
+    from hadna.tokenization import reverse_complement
+
+    model = load_eval_model(TINY, 2, seed=0)
+    seqs = data.test.sequences[:8]
+    a, _ = predict_logits(model, seqs, rc_average=True)
+    b, _ = predict_logits(model, [reverse_complement(s) for s in seqs], rc_average=True)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_protocol_config_errors():
+    with pytest.raises(ConfigError, match="either lr"):
+        ProtocolConfig(lr=1e-3, lr_grid=[1e-3]).validate()
+    with pytest.raises(ConfigError, match="mode"):
+        ProtocolConfig(mode="zero-shot").validate()  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="patience"):
+        ProtocolConfig(patience=0).validate()
+    with pytest.raises(ConfigError, match="rc_augment / rc_test apply to fine-tuning"):
+        ProtocolConfig(mode="probe", rc_test=True).validate()
