@@ -18,6 +18,7 @@ import sys
 COMMANDS: list[tuple[str, str]] = [
     ("info", "info"),
     ("pretrain", "pretrain"),
+    ("teacher-train", "teacher_train"),
     ("cache-teacher", "cache_teacher"),
     ("finetune", "finetune"),
     ("benchmark", "benchmark"),

@@ -35,49 +35,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from hadna.errors import ConfigError
     from hadna.eval.cli_options import apply_threads
-    from hadna.eval.inference import embed_sequences
     from hadna.eval.loaders import load_task_from_args
-    from hadna.eval.models import load_eval_model, parse_model_spec, resolve_device
-    from hadna.eval.protocol import subsample
+    from hadna.eval.models import parse_model_spec, resolve_device
     from hadna.eval.tasks import task_from_args
-    from hadna.eval.tsne import make_panel, write_outputs
+    from hadna.eval.tsne import tsne_of_models
 
     tasks = task_from_args(args)
     if len(tasks) != 1:
         raise ConfigError(f"hadna tsne maps one task, got {len(tasks)}")
-    if args.max_samples < 4:
-        raise ConfigError(f"--max-samples must be >= 4, got {args.max_samples}")
     specs = [parse_model_spec(m, pooling=args.pooling, trust_remote_code=args.trust_remote_code,
                               allow_download=args.allow_download) for m in args.model]
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"two models share a name in {names}; name them with NAME=SPEC")
     apply_threads(args)
-    device = resolve_device(args.device)
     data = load_task_from_args(tasks[0], args)
-    split_name = args.split if args.split != "auto" else ("test" if data.test is not None else "train")
-    split = getattr(data, split_name)
-    if split is None:
-        raise ConfigError(f"task {data.name!r} has no {split_name} split")
-    idx = subsample(split.labels, np.arange(len(split)), args.max_samples, args.seed)
-    part = split.subset(idx)
-    panels = []
-    for spec in specs:
-        model = load_eval_model(spec, data.num_classes, seed=0, device=device)
-        feats, tp = embed_sequences(model, part.sequences, args.batch_size, desc=f"embedding ({spec.name})")
-        panel = make_panel(spec.name, feats, part.labels, args.seed, args.perplexity)
-        panel.info.update({"embed_seconds": tp.seconds, "embed_nt_per_s": tp.nt_per_s,
-                           "encoder_parameters": model.encoder_parameters(), "dim": int(feats.shape[1])})
-        panels.append(panel)
-        print(f"{spec.name}: silhouette on 2-D t-SNE coordinates {panel.silhouette_2d:.4f}; "
-              f"on raw pooled embeddings ({feats.shape[1]}-d) {panel.silhouette_raw:.4f}")
-    meta = {"task": data.name, "split": split_name, "subsample_seed": args.seed, "pooling": args.pooling,
-            "models": [s.to_dict() for s in specs],
-            "title": f"{data.name} ({split_name}, n={len(part)}): t-SNE of pooled embeddings"}
-    files = write_outputs(panels, part.labels, data.class_names, args.out, meta)
-    print("wrote " + ", ".join(str(p) for p in files.values()))
+    tsne_of_models(specs, data, args.out, split=args.split, max_samples=args.max_samples, seed=args.seed,
+                   perplexity=args.perplexity, batch_size=args.batch_size, device=resolve_device(args.device),
+                   pooling=args.pooling, echo=print)
     return 0

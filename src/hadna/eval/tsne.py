@@ -20,6 +20,7 @@ silhouettes).
 from __future__ import annotations
 
 import csv
+import json
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,3 +147,43 @@ def write_outputs(panels: list[TsnePanel], labels: np.ndarray, class_names: Sequ
 
 def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
+
+
+def tsne_of_models(specs: list, data, out_dir: str | Path, *, split: str = "auto", max_samples: int = 1000,
+                   seed: int = 0, perplexity: float | None = None, batch_size: int = 128, device=None,
+                   pooling: str = "mean", echo=None) -> dict[str, Any]:
+    """Embed a stratified subsample of one split of ``data`` with every model, t-SNE each, write the
+    outputs (see :func:`write_outputs`) and return the JSON summary. ``specs``: :class:`ModelSpec` list."""
+    from ..errors import ConfigError
+    from .inference import embed_sequences
+    from .models import load_eval_model
+    from .protocol import subsample
+
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two models share a name in {names}; name them with NAME=SPEC")
+    if max_samples < 4:
+        raise ConfigError(f"max_samples must be >= 4, got {max_samples}")
+    split_name = split if split != "auto" else ("test" if data.test is not None else "train")
+    part = getattr(data, split_name)
+    if part is None:
+        raise ConfigError(f"task {data.name!r} has no {split_name} split")
+    part = part.subset(subsample(part.labels, np.arange(len(part)), max_samples, seed))
+    panels = []
+    for spec in specs:
+        model = load_eval_model(spec, data.num_classes, seed=0, device=device)
+        feats, tp = embed_sequences(model, part.sequences, batch_size, desc=f"embedding ({spec.name})")
+        panel = make_panel(spec.name, feats, part.labels, seed, perplexity)
+        panel.info.update({"embed_seconds": tp.seconds, "embed_nt_per_s": tp.nt_per_s,
+                           "encoder_parameters": model.encoder_parameters(), "dim": int(feats.shape[1])})
+        panels.append(panel)
+        if echo is not None:
+            echo(f"{spec.name}: silhouette on 2-D t-SNE coordinates {panel.silhouette_2d:.4f}; "
+                 f"on raw pooled embeddings ({feats.shape[1]}-d) {panel.silhouette_raw:.4f}")
+    meta = {"task": data.name, "split": split_name, "subsample_seed": seed, "pooling": pooling,
+            "models": [s.to_dict() for s in specs],
+            "title": f"{data.name} ({split_name}, n={len(part)}): t-SNE of pooled embeddings"}
+    files = write_outputs(panels, part.labels, data.class_names, out_dir, meta)
+    if echo is not None:
+        echo("wrote " + ", ".join(str(p) for p in files.values()))
+    return json.loads(files["json"].read_text())

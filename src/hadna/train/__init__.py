@@ -1,6 +1,7 @@
-"""Training: a generic resumable/DDP loop and the HAD pre-training recipe built on it.
+"""Training: a generic resumable/DDP loop and the recipes built on it (HAD pre-training, teacher training).
 
-* :mod:`.config` - OptimConfig, TrainConfig (generic) and PretrainConfig (``recipe: pretrain``).
+* :mod:`.config` - OptimConfig, TrainConfig (generic), PretrainConfig (``recipe: pretrain``) and
+  TeacherTrainConfig (``recipe: teacher-train``).
 * :mod:`.trainer` - :class:`Trainer`: batch_fn / count_fn / step_fn / val_fn, exact resume, DDP.
 * :mod:`.checkpoint` - atomic safetensors+JSON checkpoints with sha256 verification and fallback.
 * :mod:`.distributed` - torchrun (env://) set-up; collectives that are no-ops in one process.
@@ -8,13 +9,15 @@
 * :mod:`.samples` - training/validation samples (window + RC + mask) as pure functions of their index.
 * :mod:`.feature_cache` - precomputed teacher features (``hadna cache-teacher``).
 * :mod:`.pretrain` - :class:`HadPretraining` and :func:`run_pretrain` (``hadna pretrain``).
+* :mod:`.teacher_train` - :class:`TeacherTraining` and :func:`run_teacher_train` (``hadna teacher-train``):
+  an NT-style ESM teacher trained by masked language modelling.
 * :mod:`.export` - ``final/``: the student backbone, tokenizer, model card and summary.
 """
 
 from .checkpoint import CheckpointManager
-from .config import RECIPES, OptimConfig, PretrainConfig, TrainConfig, recipe_config_class
+from .config import RECIPES, OptimConfig, PretrainConfig, TeacherTrainConfig, TrainConfig, recipe_config_class
 from .distributed import DistEnv, init_distributed
 from .trainer import Trainer, TrainResult
 
-__all__ = ["RECIPES", "CheckpointManager", "DistEnv", "OptimConfig", "PretrainConfig", "TrainConfig", "TrainResult",
-           "Trainer", "init_distributed", "recipe_config_class"]
+__all__ = ["RECIPES", "CheckpointManager", "DistEnv", "OptimConfig", "PretrainConfig", "TeacherTrainConfig",
+           "TrainConfig", "TrainResult", "Trainer", "init_distributed", "recipe_config_class"]

@@ -9,6 +9,9 @@ HAD pre-training (:class:`PretrainConfig`, ``recipe: pretrain``) adds the studen
 (:class:`ModelSection`), the genome data (:class:`~hadna.data.GenomeDataConfig`), the teacher
 (:class:`TeacherSection`), the masking and the objective (:class:`~hadna.objectives.ObjectiveConfig`).
 
+Teacher training (:class:`TeacherTrainConfig`, ``recipe: teacher-train``) adds an NT-style ESM masked
+LM (:class:`TeacherModelSection`), the same genome data and BERT-style 6-mer masking (:class:`MlmSection`).
+
 Every YAML config under ``configs/`` names its recipe in a top-level ``recipe:`` key (or, for a
 recipe whose config class has no such key, matches a file-name pattern in
 :data:`RECIPE_FILE_PATTERNS`); :data:`RECIPES` maps recipe names to their config classes. A recipe
@@ -31,6 +34,7 @@ from ..objectives import ObjectiveConfig
 #: recipe name -> "module:ClassName" of its config dataclass. A recipe added later appends itself here.
 RECIPES: dict[str, str] = {
     "pretrain": "hadna.train.config:PretrainConfig",
+    "teacher-train": "hadna.train.config:TeacherTrainConfig",
 }
 
 
@@ -240,6 +244,93 @@ class PretrainConfig:
                               "(a checkpoint directory) or teacher.cache (a `hadna cache-teacher` output)")
         if self.train.val_every and self.data.num_val_windows == 0:
             raise ConfigError("train.val_every is set but data.num_val_windows is 0 (no validation windows)")
+
+
+@dataclass
+class TeacherModelSection:
+    """The NT-style teacher: a transformers ``EsmForMaskedLM`` over NT's 4,107-token 6-mer vocabulary
+    (rotary positions, see :func:`hadna.teachers.nt_esm_config`).
+
+    max_tokens: the tokenizer's ``model_max_length`` (``<cls>`` included). None = the most tokens a
+    training window can tokenise to (about window_length / 6 plus a margin for the single-nucleotide
+    tokens that N's cause; :func:`hadna.train.teacher_train.window_token_bound`). Rotary positions have
+    no hard limit, so a larger value only lets users feed longer inputs than the teacher was trained on.
+    """
+
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    max_tokens: int | None = None
+
+    def validate(self) -> None:
+        for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"model.hidden_size {self.hidden_size} must be a multiple of model.num_heads "
+                              f"{self.num_heads}")
+        if (self.hidden_size // self.num_heads) % 2:  # rotary embeddings rotate pairs of channels
+            raise ConfigError(f"model.hidden_size / model.num_heads = {self.hidden_size // self.num_heads} must be "
+                              "even (rotary position embeddings rotate pairs of channels)")
+        if self.max_tokens is not None and self.max_tokens < 2:
+            raise ConfigError(f"model.max_tokens must be >= 2 (or null = sized for the window), got {self.max_tokens}")
+
+
+@dataclass
+class MlmSection:
+    """BERT-style masking of NT tokens (``<cls>`` and padding are never chosen).
+
+    mask_ratio: fraction of each window's real tokens chosen as prediction targets (rounded, at least 1).
+    mask_token_prob / random_token_prob: of the chosen tokens, the fraction replaced by ``<mask>`` / by a
+    uniformly random 6-mer token; the rest are left unchanged (BERT: 0.8 / 0.1 / 0.1).
+    """
+
+    mask_ratio: float = 0.15
+    mask_token_prob: float = 0.8
+    random_token_prob: float = 0.1
+
+    def validate(self) -> None:
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ConfigError(f"mlm.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        for key in ("mask_token_prob", "random_token_prob"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"mlm.{key} must be in [0, 1], got {getattr(self, key)}")
+        if self.mask_token_prob + self.random_token_prob > 1.0 + 1e-9:
+            raise ConfigError(f"mlm.mask_token_prob + mlm.random_token_prob must be <= 1 (the rest stay unchanged), "
+                              f"got {self.mask_token_prob} + {self.random_token_prob}")
+
+
+@dataclass
+class TeacherTrainConfig:
+    """``hadna teacher-train``: train an NT-style 6-mer teacher by masked language modelling.
+
+    hints: optional messages keyed ``fasta`` / ``bed`` / ``val_bed`` that the one-line error shows when
+    that input is missing.
+    """
+
+    recipe: Literal["teacher-train"] = "teacher-train"
+    model: TeacherModelSection = field(default_factory=TeacherModelSection)
+    data: GenomeDataConfig = field(default_factory=GenomeDataConfig)
+    mlm: MlmSection = field(default_factory=MlmSection)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(output_dir="runs/teacher"))
+    hints: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for section in (self.model, self.data, self.mlm, self.optim, self.train):
+            section.validate()
+        unknown = set(self.hints) - {"fasta", "bed", "val_bed"}
+        if unknown:
+            raise ConfigError(f"hints: unknown key(s) {sorted(unknown)}; valid: fasta, bed, val_bed")
+        if self.train.val_every and self.data.num_val_windows == 0:
+            raise ConfigError("train.val_every is set but data.num_val_windows is 0 (no validation windows)")
+        from .teacher_train import window_token_bound
+
+        need = window_token_bound(self.data.window_length, self.data.max_n_fraction)
+        if self.model.max_tokens is not None and self.model.max_tokens < need:
+            raise ConfigError(f"model.max_tokens {self.model.max_tokens} is below the {need} tokens a "
+                              f"{self.data.window_length}-bp training window can need; raise it or leave it null")
 
 
 def check_recipe(data: dict[str, Any], expected: str, path: str) -> None:

@@ -1,0 +1,47 @@
+"""``hadna teacher-train``: train an NT-style 6-mer teacher by masked language modelling (works under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train an NT-style 6-mer teacher (ESM masked LM) on genome windows from a YAML config; works under torchrun"
+DESCRIPTION = """Train an NT-style teacher for HAD distillation: a transformers EsmForMaskedLM over the Nucleotide
+Transformer's 6-mer vocabulary, trained by BERT-style masked language modelling on genome windows.
+
+  hadna teacher-train --config configs/teacher_tiny.yaml     # -> runs/teacher-tiny/final, used by configs/tiny.yaml
+  hadna teacher-train --config configs/teacher_small.yaml data.fasta=[my_genome.fa.gz] --output-dir runs/my-teacher
+  torchrun --nproc_per_node=8 -m hadna.cli teacher-train --config configs/teacher_small.yaml
+  hadna teacher-train --config configs/teacher_small.yaml --resume   # continue from the newest intact checkpoint
+
+Overrides are dotted key=value pairs applied on top of the YAML file. Outputs go to train.output_dir:
+metrics.csv, val_metrics.csv (step 0 = before training), checkpoints/step-*/ and, at the end, final/
+(loads with hadna.teachers.Teacher.from_pretrained and with transformers' Auto classes, no remote code).
+Distil a student from it with `hadna pretrain --config ... teacher.path=<output_dir>/final`."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True,
+                   help="YAML config (recipe: teacher-train), e.g. configs/teacher_tiny.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.max_steps=100")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest intact checkpoint in the output directory")
+    p.add_argument("--output-dir", default=None, help="override train.output_dir")
+
+
+def load_teacher_train_config(path: str, overrides: list[str]):
+    from hadna.config import load_config, read_yaml
+    from hadna.train.config import TeacherTrainConfig, check_recipe
+
+    check_recipe(read_yaml(path), "teacher-train", path)
+    return load_config(TeacherTrainConfig, path, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hadna.train.teacher_train import run_teacher_train
+
+    cfg = load_teacher_train_config(args.config, args.overrides)
+    result = run_teacher_train(cfg, resume=args.resume, output_dir=args.output_dir)
+    if result.val_metrics:
+        print("final validation: " + ", ".join(f"{k} {v:.4f}" for k, v in result.val_metrics.items()))
+    print(f"done: {result.step} steps; teacher written to {result.output_dir / 'final'}")
+    return 0
