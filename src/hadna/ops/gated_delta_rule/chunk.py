@@ -91,33 +91,39 @@ def chunk_gated_delta_rule_head_first(
     v = v.reshape(Nh, n, C, V)
     beta = beta.reshape(Nh, n, C, 1)
     gamma = g.reshape(Nh, n, C).cumsum(-1)                                  # [Nh, n, C]
-    exp_gamma = gamma.exp()[..., None]                                     # [Nh, n, C, 1]
     gamma_last = gamma[..., -1:]                                           # [Nh, n, 1]
 
-    k_beta_decay = k * (beta * exp_gamma)                                  # diag(beta e^gamma) K
-    q_decay = q * (exp_gamma * scale)                                      # diag(e^gamma) sQ
     if n * C and bool((gamma_last >= -factorize_max_decay).all()):
-        mid = 0.5 * gamma_last[..., None]                                  # [Nh, n, 1, 1]
+        # Centred factorisation D_ij = e^(gamma_i - m) e^(m - gamma_j); everything that depends on
+        # gamma_i - m carries a factor e^-m, undone on the (small) state tensors below.
+        mid = 0.5 * gamma_last[..., None]                                  # m: [Nh, n, 1, 1]
         left = (gamma[..., None] - mid).exp()                              # e^(gamma_i - m)
         right = k * (mid - gamma[..., None]).exp()                         # e^(m - gamma_j) k_j
-        # A and P from one batched matmul: [beta e^(g-m) K ; e^(g-m) sQ] (e^(m-g) K)^T
-        AP = torch.cat([k * (beta * left), q * (left * scale)], dim=-2) @ right.transpose(-1, -2)
-        A, P = AP[..., :C, :].tril(-1), AP[..., C:, :].tril()             # [Nh, n, C, C] each
+        k_rhs = k * (beta * left)                                          # e^-m diag(beta e^gamma) K
+        q_dec = q * (left * scale)                                         # e^-m diag(e^gamma) sQ
+        A = torch.matmul(k_rhs, right.transpose(-1, -2)).tril_(-1)         # [Nh, n, C, C]
+        P = torch.matmul(q_dec, right.transpose(-1, -2)).tril_()           # (sQ K^T) o D
         k_decayed = right * (gamma_last[..., None] - mid).exp()            # Kd = diag(e^{gamma_C - gamma}) K
+        e_m = mid.exp()                                                    # e^m: [Nh, n, 1, 1]
     else:
         causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
         decay = (gamma[..., :, None] - gamma[..., None, :]).masked_fill_(~causal, float("-inf")).exp_()
+        exp_gamma = gamma.exp()[..., None]
+        k_rhs = k * (beta * exp_gamma)                                     # diag(beta e^gamma) K
+        q_dec = q * (exp_gamma * scale)                                    # diag(e^gamma) sQ
         A = (beta * (k @ k.transpose(-1, -2)) * decay).tril_(-1)
         P = ((q @ k.transpose(-1, -2)) * decay).mul_(scale)
         k_decayed = k * (gamma_last - gamma).exp()[..., None]
+        e_m = None
 
     # Intra-chunk WY form for all chunks at once: one batched unit-lower-triangular solve.
-    wu = torch.linalg.solve_triangular(A, torch.cat([k_beta_decay, v * beta], dim=-1), upper=False,
-                                       unitriangular=True)                 # [W | U0]: [Nh, n, C, K+V]
+    # wu = [W | U0] (W scaled by e^-m on the factorised path): [Nh, n, C, K+V]
+    wu = torch.linalg.solve_triangular(A, torch.cat([k_rhs, v * beta], dim=-1), upper=False, unitriangular=True)
     W, U0 = wu.split([K, V], dim=-1)
     MN = k_decayed.transpose(-1, -2) @ wu                                  # [Kd^T W | Kd^T U0]: [Nh,n,K,K+V]
+    KdW = MN[..., :K] if e_m is None else MN[..., :K] * e_m
     eye = torch.eye(K, dtype=q.dtype, device=q.device)
-    M = gamma_last.exp()[..., None] * eye - MN[..., :K]                    # [Nh, n, K, K]
+    M = gamma_last.exp()[..., None] * eye - KdW                            # [Nh, n, K, K]
     Nk = MN[..., K:]                                                       # [Nh, n, K, V]
 
     # Sequential inter-chunk recurrence: S_{i+1} = M_i S_i + N_i.
@@ -127,9 +133,9 @@ def chunk_gated_delta_rule_head_first(
         starts.append(S)
         S = torch.baddbmm(Nk[:, i], M[:, i], S)
     S0 = torch.stack(starts, dim=1) if starts else q.new_zeros(Nh, 0, K, V)  # [Nh, n, K, V]
+    if e_m is not None:
+        S0 = S0 * e_m                                                      # so that W S0, q_dec S0 are exact
 
-    # [e^g sQ ; W] S0 in one matmul, then U = U0 - W S0 and O = e^g sQ S0 + P U.
-    QW_S = torch.cat([q_decay, W], dim=-2) @ S0                            # [Nh, n, 2C, V]
-    U = U0 - QW_S[..., C:, :]
-    O = QW_S[..., :C, :] + P @ U                                           # [Nh, n, C, V]
+    U = torch.matmul(W, S0).neg_().add_(U0)                                # U0 - W S0: [Nh, n, C, V]
+    O = torch.matmul(P, U).add_(torch.matmul(q_dec, S0))                   # e^g sQ S0 + P U
     return O.reshape(Nh, n * C, V)[:, :T], S
