@@ -97,13 +97,25 @@ class GatedDeltaNet(nn.Module):
 
     # -- pieces --------------------------------------------------------------------------------------
     def project(self, x: torch.Tensor) -> Projections:
-        """All input projections as one matmul. x: ``[B, T, D]``."""
-        w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight, self.g_proj.weight,
-                       self.a_proj.weight, self.b_proj.weight])
+        """All input projections as one matmul. x: ``[B, T, D]``.
+
+        The q/k/v rows are interleaved head by head (``[q_h | k_h | v_h]`` for each head h), so that one
+        reorder-and-transpose copy and one short convolution serve all three (see :meth:`mix`).
+        """
+        H, K, V, D = self.num_heads, self.head_k_dim, self.head_v_dim, self.hidden_size
+        w_qkv = torch.cat([self.q_proj.weight.view(H, K, D), self.k_proj.weight.view(H, K, D),
+                           self.v_proj.weight.view(H, V, D)], dim=1).view(H * (2 * K + V), D)
+        w = torch.cat([w_qkv, self.g_proj.weight, self.a_proj.weight, self.b_proj.weight])
         y = F.linear(x, w)
         qkv, gate, a, b = y.split([2 * self.key_dim + self.value_dim, self.value_dim,
                                    self.num_heads, self.num_heads], dim=-1)
         return Projections(qkv, a, b, gate)
+
+    def conv_weight(self) -> torch.Tensor:
+        """The three short convolutions' weights interleaved like :meth:`project`'s rows: ``[H, 1, 2K+V, W]``."""
+        H, K, V = self.num_heads, self.head_k_dim, self.head_v_dim
+        return torch.cat([self.q_conv1d.weight.view(H, K, -1), self.k_conv1d.weight.view(H, K, -1),
+                          self.v_conv1d.weight.view(H, V, -1)], dim=1)[:, None]
 
     def mix(self, p: Projections, layout: SequenceLayout, direction: str = "fwd") -> torch.Tensor:
         """Causal mixing in ``direction`` ("fwd", or "bwd" = over each sequence's reversed valid part).
@@ -112,14 +124,11 @@ class GatedDeltaNet(nn.Module):
         """
         B, T, _ = p.qkv.shape
         H, K, V = self.num_heads, self.head_k_dim, self.head_v_dim
-        q, k, v = p.qkv.split([self.key_dim, self.key_dim, self.value_dim], dim=-1)
-        q = layout.to_head_first(q.view(B, T, H, K), direction)                   # [B, H, T, K]
-        k = layout.to_head_first(k.view(B, T, H, K), direction)
-        v = layout.to_head_first(v.view(B, T, H, V), direction)                   # [B, H, T, V]
+        qkv = layout.to_head_first(p.qkv.view(B, T, H, 2 * K + V), direction)      # [B, H, T, 2K+V]
         ab = layout.to_head_first(torch.stack([p.a, p.b], dim=-1), direction)     # [B, H, T, 2]
-        q = l2norm(causal_conv1d(q, self.q_conv1d.weight.view(H, 1, K, -1)))
-        k = l2norm(causal_conv1d(k, self.k_conv1d.weight.view(H, 1, K, -1)))
-        v = causal_conv1d(v, self.v_conv1d.weight.view(H, 1, V, -1))
+        qkv = causal_conv1d(qkv, self.conv_weight())
+        q, k, v = qkv.split([K, K, V], dim=-1)                                    # views
+        q, k = l2norm(q), l2norm(k)
         a, b = ab.unbind(-1)                                                      # [B, H, T]
         beta = b.sigmoid()
         g = -self.A_log.float().exp()[:, None] * F.softplus(a.float() + self.dt_bias.float()[:, None])
