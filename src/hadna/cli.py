@@ -16,6 +16,7 @@ import sys
 
 # (subcommand, module under hadna.commands). Order = order in `hadna --help`.
 COMMANDS: list[tuple[str, str]] = [
+    ("run", "run"),
     ("info", "info"),
     ("pretrain", "pretrain"),
     ("teacher-train", "teacher_train"),
