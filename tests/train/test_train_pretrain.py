@@ -34,7 +34,7 @@ def test_metrics_are_logged_every_step_and_validation_at_its_cadence(had_run):
         assert float(r["loss"]) == pytest.approx(float(r["recon_loss"]) + float(r["distill_loss"]), rel=1e-6)
         assert 0.0 <= float(r["recon_acc"]) <= 1.0 and float(r["nt_per_s"]) > 0
     val = read_csv(out / "val_metrics.csv")
-    assert [r["step"] for r in val] == ["2", "4"]
+    assert [r["step"] for r in val] == ["0", "2", "4"]  # step 0 = the untrained model
     assert {"val_loss", "recon_loss", "recon_acc", "distill_mse"} == set(val[0]) - {"step"}
     assert result.val_metrics["recon_acc"] == pytest.approx(float(val[-1]["recon_acc"]))
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["max_steps"] == 4

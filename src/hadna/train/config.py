@@ -34,12 +34,14 @@ from ..objectives import ObjectiveConfig
 #: recipe name -> "module:ClassName" of its config dataclass. A recipe added later appends itself here.
 RECIPES: dict[str, str] = {
     "pretrain": "hadna.train.config:PretrainConfig",
+    "pipeline": "hadna.pipeline.config:PipelineConfig",
+    "benchmark": "hadna.eval.runner:BenchmarkConfig",
     "teacher-train": "hadna.train.config:TeacherTrainConfig",
 }
 
 
 #: file-name pattern (fnmatch) -> recipe, for configs without a ``recipe:`` key.
-RECIPE_FILE_PATTERNS: dict[str, str] = {}
+RECIPE_FILE_PATTERNS: dict[str, str] = {"benchmark_*.yaml": "benchmark"}
 
 
 def config_recipe(path: str | Path, data: dict[str, Any]) -> str | None:
@@ -113,6 +115,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     val_every: int = 500
+    val_at_start: bool = True          # also validate the untrained model (step 0 of val_metrics.csv)
     val_batch_size: int | None = None
     save_every: int = 1000
     keep_last_checkpoints: int = 3

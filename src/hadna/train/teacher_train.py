@@ -22,7 +22,6 @@ NaN stop, DDP, progress bar, metric CSVs, validation), so it behaves like ``hadn
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -44,7 +43,6 @@ from ..utils.logging import get_logger
 from .checkpoint import CheckpointManager
 from .config import MlmSection, TeacherTrainConfig, compat_dict
 from .distributed import DistEnv, barrier, init_distributed, shutdown_distributed
-from .metrics_log import CsvLog
 from .samples import mask_seeds
 from .trainer import Trainer, TrainResult
 
@@ -274,30 +272,6 @@ class TeacherTraining:
                        count_fn=self.count_fn, val_fn=self.val_fn if self.val_ids.shape[0] else None,
                        tokens_per_step=self.tokens_per_step, compat=self.compat(), name="teacher-train")
 
-    def validate_initial(self, trainer: Trainer) -> dict[str, float]:
-        """Validation of the untrained model, logged as step 0 of val_metrics.csv (rank 0; others wait).
-
-        The trainer validates after steps only; this row is the curve's starting point.
-        """
-        values: dict[str, float] = {}
-        if self.env.is_main:
-            self.model.eval()
-            autocast = (torch.autocast(self.env.device.type, dtype=trainer.autocast_dtype)
-                        if trainer.autocast_dtype is not None else contextlib.nullcontext())
-            try:
-                with torch.no_grad(), autocast:
-                    values = self.val_fn(self.model)
-            finally:
-                self.model.train()
-            path = Path(self.cfg.train.output_dir) / "val_metrics.csv"
-            path.unlink(missing_ok=True)  # a fresh run: no rows of an earlier one
-            csv = CsvLog(path)
-            csv.write({"step": 0, **values})
-            csv.close()
-            log.info("validation before training: %s", ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
-        barrier(self.env)
-        return values
-
 
 # ----------------------------------------------------------------------------- running and exporting
 def run_teacher_train(cfg: TeacherTrainConfig, resume: bool = False, output_dir: str | None = None) -> TrainResult:
@@ -327,12 +301,9 @@ def run_teacher_train(cfg: TeacherTrainConfig, resume: bool = False, output_dir:
         trainer = task.build_trainer()
         if env.is_main and not resume:
             write_run_config(cfg, out)
-        initial_val = None
-        if trainer.val_fn is not None and not existing:  # fresh start (also --resume with nothing to resume)
-            initial_val = task.validate_initial(trainer)
         result = trainer.fit(resume=resume)
         if env.is_main:
-            export_teacher(task, result, initial_val)
+            export_teacher(task, result, result.initial_val_metrics or None)
         barrier(env)
         return result
     finally:

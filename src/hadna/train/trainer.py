@@ -58,6 +58,7 @@ class TrainResult:
     checkpoint: Path | None = None
     elapsed_s: float = 0.0
     resumed_from: int | None = None
+    initial_val_metrics: dict[str, float] = field(default_factory=dict)  # step-0 validation of a fresh run
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -118,12 +119,20 @@ class Trainer:
         train_log = val_log = tb = None
         if env.is_main:
             train_log, val_log = CsvLog(self.output_dir / "metrics.csv"), CsvLog(self.output_dir / "val_metrics.csv")
-            train_log.truncate_after(self.step)
-            val_log.truncate_after(self.step)
+            if self.step == 0:  # a fresh run: no rows of an earlier one
+                train_log.truncate_after(-1)
+                val_log.truncate_after(-1)
+            else:
+                train_log.truncate_after(self.step)
+                val_log.truncate_after(self.step)
             tb = TensorBoardLog(self.output_dir / "tensorboard", self.cfg.tensorboard)
         bar = progress(total=self.cfg.max_steps, initial=self.step, desc=self.name, disable=None if env.is_main else True)
         start_time = time.perf_counter() - self.elapsed_before
+        initial_val: dict[str, float] = {}
         try:
+            if self.step == 0 and self.val_fn is not None and self.cfg.val_at_start:
+                self._validate(val_log, tb)  # the start of the validation curve (step 0)
+                initial_val = dict(self.last_val)
             while self.step < self.cfg.max_steps:
                 t0 = time.perf_counter()
                 metrics = self._train_step(train_model)
@@ -152,7 +161,8 @@ class Trainer:
                     handle.close()
         return TrainResult(step=self.step, output_dir=self.output_dir, metrics=self.last_metrics,
                            val_metrics=self.last_val, checkpoint=self.last_checkpoint,
-                           elapsed_s=time.perf_counter() - start_time, resumed_from=resumed_from)
+                           elapsed_s=time.perf_counter() - start_time, resumed_from=resumed_from,
+                           initial_val_metrics=initial_val)
 
     # ------------------------------------------------------------------ one step
     def _train_step(self, train_model: nn.Module) -> dict[str, float]:
