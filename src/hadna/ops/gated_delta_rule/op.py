@@ -55,6 +55,7 @@ def chunk_gated_delta_rule(
     output_final_state: bool = False,
     chunk_size: int = 64,
     backend: Literal["auto", "torch", "fla"] = "auto",
+    grad_impl: Literal["custom", "autograd"] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Gated delta rule, chunkwise parallel, with flash-linear-attention's layout and semantics.
 
@@ -67,6 +68,8 @@ def chunk_gated_delta_rule(
         output_final_state: also return the state after the last step.
         chunk_size: tokens per chunk for the PyTorch kernel (any T works, not only multiples).
         backend: "auto" (fla on CUDA when importable, else PyTorch), "torch", or "fla".
+        grad_impl: PyTorch kernel only: "custom" (hand-written backward), "autograd" (autograd through the
+            forward ops), or None for ``hadna.ops.gated_delta_rule.chunk.DEFAULT_GRAD_IMPL`` ("custom").
 
     Returns:
         o: ``[B, T, H, V]`` in q's dtype; final_state: ``[B, H, K, V]`` fp32, or None.
@@ -91,4 +94,5 @@ def chunk_gated_delta_rule(
         return o, (final_state.float() if final_state is not None else None)
     if backend not in ("auto", "torch"):
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'fla'")
-    return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size)
+    return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size,
+                                        grad_impl)
