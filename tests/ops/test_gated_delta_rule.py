@@ -190,3 +190,20 @@ def test_decay_strengths_near_the_factorization_threshold(log_decay):
     (o2.sum() + s2.sum()).backward()
     for a, b in zip(x1 + [h1], x2 + [h2]):
         assert relative_error(a.grad, b.grad) <= TOL
+
+
+@pytest.mark.parametrize("impl", ["inverse", "solve"])
+@pytest.mark.parametrize("T", [1, 65, 300], ids=lambda t: f"T{t}")
+def test_no_grad_forward_paths_match_naive(impl, T, monkeypatch):
+    """Inference (no gradients) runs a forward of its own choice; both choices must match the recurrence."""
+    import hadna.ops.gated_delta_rule.chunk as chunk
+
+    monkeypatch.setattr(chunk, "INFERENCE_IMPL", impl)
+    for log_decay in (None, -3.0):  # factorised and explicit decay paths
+        q, k, v, g, beta, h0 = make_inputs(2, T, 2, 16, 24, with_state=True)
+        if log_decay is not None:
+            g = torch.full_like(g, log_decay)
+        with torch.no_grad():
+            o1, s1 = chunk_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True)
+            o2, s2 = naive_recurrent_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True)
+        assert relative_error(o1, o2) <= TOL and relative_error(s1, s2) <= TOL

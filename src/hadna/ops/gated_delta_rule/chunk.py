@@ -46,6 +46,9 @@ GradImpl = Literal["custom", "autograd"]
 # How gradients of the kernel are computed (see chunk_gated_delta_rule_head_first); a module-level
 # default so that benchmarks can compare both without threading an argument through the model.
 DEFAULT_GRAD_IMPL: GradImpl = "custom"
+#: forward without gradients: "inverse" (T = (I + A)^-1 formed by a blocked inverse, then matmuls) or
+#: "solve" (one wide batched triangular solve; the autograd twin's forward)
+INFERENCE_IMPL = "inverse"
 
 
 def chunk_gated_delta_rule_torch(
@@ -181,6 +184,13 @@ def chunk_gated_delta_rule_head_first(
 
         return chunk_gated_delta_rule_custom_grad(q, k, v, g, beta, scale, initial_state, chunk_size,
                                                   factorize_max_decay)
+    if INFERENCE_IMPL == "inverse" and q.shape[1] and not (torch.is_grad_enabled() and any(
+            x is not None and x.requires_grad for x in (q, k, v, g, beta, initial_state))):
+        from .chunk_autograd import explicit_inverse_forward
+
+        h0 = None if initial_state is None else initial_state.to(q.dtype)
+        o, state, _ = explicit_inverse_forward(q, k, v, g, beta, h0, scale, chunk_size, factorize_max_decay)
+        return o, state
     return _chunk_forward_autograd(q, k, v, g, beta, scale, initial_state, chunk_size, factorize_max_decay)
 
 

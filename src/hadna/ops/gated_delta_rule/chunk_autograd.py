@@ -164,6 +164,41 @@ def _explicit_decay_backward(q, k, beta, gamma, gamma_last, q_dec, k_rhs, k_deca
     return dk, dq, _g_grad(rho, kappa, sigma, E)
 
 
+def explicit_inverse_forward(q, k, v, g, beta, initial_state, scale: float, chunk_size: int,
+                             factorize_max_decay: float, keep_for_backward: bool = False):
+    """The chunked forward with ``T = (I + A)^-1`` formed explicitly (matmuls instead of a wide solve).
+
+    Shapes as :func:`hadna.ops.gated_delta_rule.chunk.chunk_gated_delta_rule_head_first` (fp32, T >= 1).
+    Returns ``(o [N, T, V], final state [N, K, V], tensors saved for the backward or ())``.
+    """
+    Nh, T, K = q.shape
+    V = v.shape[-1]
+    x, C = chunk_inputs(q, k, v, g, beta, chunk_size)
+    n = x.gamma.shape[1]
+    d = decay_terms(x, scale, factorize_max_decay)
+    Tinv = unit_lower_inverse(d.A)                                      # (I + A)^-1: [Nh, n, C, C]
+    W = _mm(Tinv, d.k_rhs)                                             # W' (e^-m W when factorised)
+    U0 = _mm(Tinv, x.v * x.beta)                                       # [Nh, n, C, V]
+    M = _mm(_mT(d.k_decayed), W).neg_()                                # -Kd^T W': [Nh, n, K, K]
+    if d.e_m is not None:
+        M.mul_(d.e_m)
+    M.diagonal(dim1=-2, dim2=-1).add_(x.gamma_last.exp())              # M = e^(gamma_C) I - Kd^T W
+    Nk = _mm(_mT(d.k_decayed), U0)                                     # N = Kd^T U0: [Nh, n, K, V]
+    S = q.new_zeros(Nh, K, V) if initial_state is None else initial_state
+    S0 = q.new_empty(Nh, n, K, V)                                      # each chunk's start state
+    for i in range(n):
+        S0[:, i] = S
+        S = torch.baddbmm(Nk[:, i], M[:, i], S)
+    if d.e_m is not None:
+        S0.mul_(d.e_m)                                                 # S0' = e^m S0
+    U = torch.baddbmm(U0.view(-1, C, V), W.view(-1, C, K), S0.view(-1, K, V), alpha=-1.0).view(U0.shape)
+    O = _mm_add_(_mm(d.q_dec, S0), d.P, U)                             # q_dec S0 + P U
+    saved = ((x.q, x.k, x.v, x.beta, x.gamma, x.gamma_last, d.q_dec, d.k_rhs, d.k_decayed, d.A, d.P, d.e_m,
+              d.left, d.right_scale, d.right, d.decay, d.exp_gamma, Tinv, W, U0, M, S0, U)
+             if keep_for_backward else ())
+    return O.view(Nh, n * C, V)[:, :T], S, saved
+
+
 class ChunkGatedDeltaRuleFunction(torch.autograd.Function):
     """Chunked gated delta rule with a hand-written backward; see the module docstring.
 
@@ -174,34 +209,12 @@ class ChunkGatedDeltaRuleFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, g, beta, initial_state, scale: float, chunk_size: int,
                 factorize_max_decay: float):
-        Nh, T, K = q.shape
-        V = v.shape[-1]
-        x, C = chunk_inputs(q, k, v, g, beta, chunk_size)
-        n = x.gamma.shape[1]
-        d = decay_terms(x, scale, factorize_max_decay)
-        Tinv = unit_lower_inverse(d.A)                                      # (I + A)^-1: [Nh, n, C, C]
-        W = _mm(Tinv, d.k_rhs)                                             # W' (e^-m W when factorised)
-        U0 = _mm(Tinv, x.v * x.beta)                                       # [Nh, n, C, V]
-        M = _mm(_mT(d.k_decayed), W).neg_()                                # -Kd^T W': [Nh, n, K, K]
-        if d.e_m is not None:
-            M.mul_(d.e_m)
-        M.diagonal(dim1=-2, dim2=-1).add_(x.gamma_last.exp())              # M = e^(gamma_C) I - Kd^T W
-        Nk = _mm(_mT(d.k_decayed), U0)                                     # N = Kd^T U0: [Nh, n, K, V]
-        S = q.new_zeros(Nh, K, V) if initial_state is None else initial_state
-        S0 = q.new_empty(Nh, n, K, V)                                      # each chunk's start state
-        for i in range(n):
-            S0[:, i] = S
-            S = torch.baddbmm(Nk[:, i], M[:, i], S)
-        if d.e_m is not None:
-            S0.mul_(d.e_m)                                                 # S0' = e^m S0
-        U = torch.baddbmm(U0.view(-1, C, V), W.view(-1, C, K), S0.view(-1, K, V), alpha=-1.0).view(U0.shape)
-        O = _mm_add_(_mm(d.q_dec, S0), d.P, U)                             # q_dec S0 + P U
-        ctx.save_for_backward(x.q, x.k, x.v, x.beta, x.gamma, x.gamma_last, d.q_dec, d.k_rhs, d.k_decayed,
-                              d.A, d.P, d.e_m, d.left, d.right_scale, d.right, d.decay, d.exp_gamma,
-                              Tinv, W, U0, M, S0, U)
-        ctx.scale, ctx.T, ctx.has_h0 = scale, T, initial_state is not None
+        O, S, saved = explicit_inverse_forward(q, k, v, g, beta, initial_state, scale, chunk_size,
+                                               factorize_max_decay, keep_for_backward=True)
+        ctx.save_for_backward(*saved)
+        ctx.scale, ctx.T, ctx.has_h0 = scale, q.shape[1], initial_state is not None
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not as zeros
-        return O.view(Nh, n * C, V)[:, :T], S
+        return O, S
 
     @staticmethod
     @once_differentiable
