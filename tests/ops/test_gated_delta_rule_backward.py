@@ -134,12 +134,20 @@ def test_strong_decay_gradients_match_float64_naive(log_decay):
         assert relative_error(a, b) <= (1e-4 if name == "g" else TOL), name  # fp32 gamma ~ 2000 costs ~1e-4
 
 
-def test_no_grad_runs_the_plain_forward():
+@pytest.mark.parametrize("impl", ["solve", "inverse"])
+def test_no_grad_runs_the_chosen_plain_forward(impl, monkeypatch):
+    import hadna.ops.gated_delta_rule.chunk as chunk
+    from hadna.ops.gated_delta_rule.chunk_autograd import explicit_inverse_forward
+
+    monkeypatch.setattr(chunk, "INFERENCE_IMPL", impl)
     inputs = head_first_inputs(2, 100, 16, 8, with_state=True)
     leaves = [x.clone().requires_grad_() for x in inputs]
     with torch.no_grad():
         o, s = chunk_gated_delta_rule_head_first(*leaves[:5], 0.25, leaves[5], 32)
-    o_ref, s_ref = _chunk_forward_autograd(*inputs[:5], 0.25, inputs[5], 32)
+        if impl == "solve":
+            o_ref, s_ref = _chunk_forward_autograd(*inputs[:5], 0.25, inputs[5], 32)
+        else:
+            o_ref, s_ref, _ = explicit_inverse_forward(*inputs[:5], inputs[5], 0.25, 32, chunk.FACTORIZE_MAX_DECAY)
     assert o.grad_fn is None and torch.equal(o, o_ref) and torch.equal(s, s_ref)
     o, _ = chunk_gated_delta_rule_head_first(*leaves[:5], 0.25, leaves[5], 32, grad_impl="custom")
     assert type(o.grad_fn).__name__ == "ChunkGatedDeltaRuleFunctionBackward"
