@@ -43,6 +43,54 @@ class ShortConvolution(nn.Module):
         return causal_conv1d(x, self.weight, self.bias, self.activation)
 
 
+def _conv_forward(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """W multiply-adds on time-shifted slices, accumulated in place into one fresh buffer."""
+    W, T = weight.shape[-1], x.shape[-2]
+    y = x * weight[..., W - 1]                                       # current token
+    for lag in range(1, min(W, T)):
+        y[..., lag:, :].addcmul_(x[..., :-lag, :], weight[..., W - 1 - lag])  # token t - lag
+    return y
+
+
+class _CausalConv(torch.autograd.Function):
+    """Causal depthwise convolution (+ SiLU) with a hand-written backward.
+
+    Autograd through the in-place slice updates re-materialises a zero-filled gradient per tap; here the
+    input gradient is the anti-causal convolution of the output gradient accumulated into one buffer, and
+    each weight tap's gradient is one product reduced to the weight's (broadcast) shape.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, silu: bool):
+        pre = _conv_forward(x, weight)
+        ctx.save_for_backward(x, weight, pre if silu else None)
+        ctx.silu = silu
+        return F.silu(pre) if silu else pre
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, pre = ctx.saved_tensors
+        grad = torch.ops.aten.silu_backward(grad_out, pre) if ctx.silu else grad_out.contiguous()
+        W, T = weight.shape[-1], x.shape[-2]
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = grad * weight[..., W - 1]
+            for lag in range(1, min(W, T)):
+                grad_x[..., :-lag, :].addcmul_(grad[..., lag:, :], weight[..., W - 1 - lag])
+        if ctx.needs_input_grad[1]:
+            taps = []
+            for i in range(W):
+                lag = W - 1 - i
+                if lag >= T:
+                    taps.append(torch.zeros_like(weight[..., i]))
+                elif lag == 0:
+                    taps.append((grad * x).sum_to_size(weight[..., i].shape))
+                else:
+                    taps.append((grad[..., lag:, :] * x[..., :-lag, :]).sum_to_size(weight[..., i].shape))
+            grad_w = torch.stack(taps, dim=-1)
+        return grad_x, grad_w, None
+
+
 def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                   activation: str | None = "silu") -> torch.Tensor:
     """Depthwise causal convolution along dim -2 with zero history.
@@ -50,16 +98,18 @@ def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     x: ``[..., T, D]``; weight: ``[..., D, W]`` broadcastable against x without its T dim (``[D, W]`` for
     ``x: [B, T, D]``; ``[H, 1, K, W]`` for head-first ``x: [B, H, T, K]``); bias: ``[D]`` or None.
 
-    Written as W multiply-adds on time-shifted slices, accumulated in place into one fresh buffer:
-    on CPU this touches memory fewer times than ``conv1d`` with its transposes and padding (the op is
-    memory-bound), and it is autograd-safe (no input or saved tensor is overwritten).
+    Written as W multiply-adds on time-shifted slices accumulated in place into one fresh buffer: on CPU
+    this touches memory fewer times than ``conv1d`` with its transposes and padding (the op is
+    memory-bound). With gradients, a custom backward (:class:`_CausalConv`) avoids autograd's
+    per-slice zero-filled buffers.
     """
-    W, T = weight.shape[-1], x.shape[-2]
-    y = x * weight[..., W - 1]                                       # current token
-    for lag in range(1, min(W, T)):
-        y[..., lag:, :].addcmul_(x[..., :-lag, :], weight[..., W - 1 - lag])  # token t - lag
+    silu = activation == "silu"
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    if bias is None and needs_grad:
+        return _CausalConv.apply(x, weight, silu)
+    y = _conv_forward(x, weight)
     if bias is not None:
         y = y + bias
-    if activation == "silu":
-        return F.silu(y, inplace=not torch.is_grad_enabled())
+    if silu:
+        return F.silu(y, inplace=not needs_grad)
     return y
