@@ -160,3 +160,13 @@ def test_shipped_benchmark_configs_are_valid():
         for task in bench.tasks:
             for mode in bench.modes:
                 bench.protocol_for(task, mode, (1, 2, 3, 4, 5)).validate()
+
+
+def test_benchmark_seeds_can_differ_per_mode():
+    from hadna.eval.runner import BenchmarkConfig
+
+    bench = BenchmarkConfig(tasks=["gue_prom_core_all"], models=["preset:had-tiny"], modes=["probe", "finetune"],
+                            seeds=3, mode_overrides={"finetune": {"seeds": [7]}})
+    bench.validate()
+    assert bench.protocol_for("gue_prom_core_all", "probe", (1, 2, 3, 4, 5)).seeds == [1, 2, 3]
+    assert bench.protocol_for("gue_prom_core_all", "finetune", (1, 2, 3, 4, 5)).seeds == [7]

@@ -99,7 +99,9 @@ class BenchmarkConfig:
 
     def protocol_for(self, task: str, mode: str, task_seeds: tuple[int, ...]) -> ProtocolConfig:
         merged = {**self.protocol, **self.mode_overrides.get(mode, {}), **self.task_overrides.get(task, {}), "mode": mode}
-        count, explicit = (self.seeds, None) if isinstance(self.seeds, int) else (None, self.seeds)
+        # seeds: top-level, or per mode (e.g. fewer seeds for the expensive fine-tune than for the probe)
+        seeds = merged.pop("seeds", self.seeds)
+        count, explicit = (seeds, None) if isinstance(seeds, int) else (None, seeds)
         merged["seeds"] = seeds_for(task_seeds, count, explicit)
         cfg = from_dict(ProtocolConfig, merged, f"protocol of {task}/{mode}")
         return cfg
