@@ -42,7 +42,9 @@ class HadConfig(PretrainedConfig):
         num_attention_heads, rope_theta: attention heads and rotary base.
         tie_directions: share weights between the forward and backward GDN (halves GDN parameters).
         bidirectional_combine: "add" or "concat" (concat + linear projection).
-        chunk_size: chunk length of the delta-rule kernel; kernel_backend: "auto" | "torch" | "fla".
+        chunk_size: chunk length of the pure-PyTorch delta-rule kernel (an execution setting: results
+            agree to fp32 rounding for any value; 32 measured ~10% faster than 64 for had-1m inference on
+            CPU). kernel_backend: "auto" | "torch" | "fla".
         pooling: sequence-classification pooling, "mean" (valid tokens), "max" or "first".
         rc_averaging: classification averages the logits of a sequence and its reverse complement.
         classifier_dropout, hidden_dropout, attention_dropout: dropout rates.
@@ -68,7 +70,7 @@ class HadConfig(PretrainedConfig):
         bidirectional_combine: str = "add",
         norm_eps: float = 1e-5,
         initializer_range: float = 0.02,
-        chunk_size: int = 64,
+        chunk_size: int = 32,
         kernel_backend: str = "auto",
         hidden_dropout: float = 0.0,
         attention_dropout: float = 0.0,
