@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
 from ..errors import ConfigError
 from ..utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from ..data import GenomeWindows
 
 log = get_logger("train.dist")
 
@@ -76,6 +80,19 @@ def shutdown_distributed(env: DistEnv) -> None:
 def barrier(env: DistEnv) -> None:
     if env.distributed:
         dist.barrier(device_ids=[env.device.index] if env.device.type == "cuda" else None)
+
+
+def load_windows(data_cfg, env: DistEnv) -> "GenomeWindows":
+    """The genome windows of a data config section, built by rank 0 first.
+
+    Rank 0 builds (or validates) the genome store's cache files; the other ranks open the finished files
+    after the barrier, so no two processes write the same cache.
+    """
+    from ..data import GenomeWindows
+
+    windows = GenomeWindows.from_config(data_cfg) if env.is_main else None
+    barrier(env)
+    return windows if windows is not None else GenomeWindows.from_config(data_cfg)
 
 
 def all_reduce_sum(tensor: torch.Tensor, env: DistEnv) -> torch.Tensor:

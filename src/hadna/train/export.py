@@ -7,12 +7,10 @@ stay in the checkpoints. The directory is written next to its destination and re
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..utils.io import atomic_write_json
+from ..utils.io import atomic_directory, atomic_write_json
 from ..utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -35,23 +33,12 @@ def export_final(task: "HadPretraining", result: "TrainResult") -> Path:
     from .pretrain import summary
 
     out = Path(result.output_dir) / "final"
-    tmp = out.parent / f".final.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(out) as tmp:
         task.model.student.save_pretrained(tmp, safe_serialization=True)
         HadTokenizer().save_pretrained(tmp)
         info = summary(task, result)
         atomic_write_json(tmp / "training_summary.json", info)
         (tmp / "README.md").write_text(model_card(task, info))
-        if out.exists():
-            trash = out.parent / f".final.old-{os.getpid()}"
-            os.replace(out, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote the pre-trained student to %s", out)
     return out
 

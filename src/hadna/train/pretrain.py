@@ -29,7 +29,7 @@ from ..objectives import HadPretrainingModel, objective_counts
 from ..utils.logging import get_logger
 from .checkpoint import CheckpointManager
 from .config import PretrainConfig, compat_dict
-from .distributed import DistEnv, barrier, init_distributed, shutdown_distributed
+from .distributed import DistEnv, barrier, init_distributed, load_windows, shutdown_distributed
 from .feature_cache import FeatureCache, cache_fingerprint
 from .samples import train_samples, val_samples
 from .trainer import Trainer, TrainResult
@@ -136,15 +136,8 @@ class HadPretraining:
                 self.cache = FeatureCache.open(cfg.teacher.cache, cache_fingerprint(cfg))
             else:
                 self.teacher = teacher if teacher is not None else load_teacher(cfg, self.env.device)
-        if windows is None:
-            # rank 0 builds the genome store cache; the others then open the finished files
-            if self.env.is_main:
-                windows = GenomeWindows.from_config(cfg.data)
-            barrier(self.env)
-            if windows is None:
-                windows = GenomeWindows.from_config(cfg.data)
-        self.windows = windows
-        self.val_ids = windows.val_windows()
+        self.windows = windows if windows is not None else load_windows(cfg.data, self.env)
+        self.val_ids = self.windows.val_windows()
         self.teacher_dim = (self.teacher.hidden_size if self.teacher is not None
                             else self.cache.hidden_size if self.cache is not None else None)
         self.model_config = cfg.model.build()

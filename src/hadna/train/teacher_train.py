@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -42,7 +40,7 @@ from ..teachers.nt_tokens import NT_CLS_ID, NT_KMER_OFFSET, NT_KMERS, NT_MASK_ID
 from ..utils.logging import get_logger
 from .checkpoint import CheckpointManager
 from .config import MlmSection, TeacherTrainConfig, compat_dict
-from .distributed import DistEnv, barrier, init_distributed, shutdown_distributed
+from .distributed import DistEnv, barrier, init_distributed, load_windows, shutdown_distributed
 from .samples import mask_seeds
 from .trainer import Trainer, TrainResult
 
@@ -179,14 +177,8 @@ class TeacherTraining:
 
     def __init__(self, cfg: TeacherTrainConfig, env: DistEnv | None = None, windows: GenomeWindows | None = None):
         self.cfg, self.env = cfg, env or DistEnv()
-        if windows is None:
-            if self.env.is_main:
-                windows = GenomeWindows.from_config(cfg.data)
-            barrier(self.env)
-            if windows is None:
-                windows = GenomeWindows.from_config(cfg.data)
-        self.windows = windows
-        self.val_ids = windows.val_windows()
+        self.windows = windows if windows is not None else load_windows(cfg.data, self.env)
+        self.val_ids = self.windows.val_windows()
         self.esm_config = teacher_esm_config(cfg)
         self.max_tokens = max_tokens(cfg)
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank and every run
@@ -330,26 +322,15 @@ def export_teacher(task: TeacherTraining, result: TrainResult, initial_val: dict
     Built in a temporary directory next to it and renamed into place, so a crash never leaves half a model.
     """
     from ..teachers.random_nt import nt_tokenizer
-    from ..utils.io import atomic_write_json
+    from ..utils.io import atomic_directory, atomic_write_json
 
     out = Path(result.output_dir) / "final"
-    tmp = out.parent / f".final.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_directory(out) as tmp:
         task.model.mlm.save_pretrained(tmp)
         nt_tokenizer(task.max_tokens).save_pretrained(tmp)
         info = summary(task, result, initial_val)
         atomic_write_json(tmp / "training_summary.json", info)
         (tmp / "README.md").write_text(model_card(task, info))
-        if out.exists():
-            trash = out.parent / f".final.old-{os.getpid()}"
-            os.replace(out, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote the teacher to %s", out)
     return out
 

@@ -1,0 +1,64 @@
+"""Atomic writes: a reader sees the old content or the new, never a half-written file or directory."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hadna.utils.io import atomic_directory, atomic_path, atomic_write_json, atomic_write_text
+
+
+def leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def test_atomic_write_text_and_json_replace_the_file(tmp_path):
+    target = tmp_path / "sub" / "a.json"
+    atomic_write_json(target, {"x": 1})
+    atomic_write_json(target, {"x": 2})
+    assert json.loads(target.read_text()) == {"x": 2}
+    atomic_write_text(tmp_path / "b.txt", "hello")
+    assert (tmp_path / "b.txt").read_text() == "hello"
+    assert leftovers(tmp_path) == [] and leftovers(tmp_path / "sub") == []
+
+
+def test_atomic_path_leaves_the_old_file_on_error(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert leftovers(tmp_path) == []
+
+
+def test_atomic_directory_replaces_a_whole_directory(tmp_path):
+    out = tmp_path / "final"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with atomic_directory(out) as tmp:
+        assert tmp != out and tmp.is_dir() and not any(tmp.iterdir())
+        (tmp / "new.txt").write_text("new")
+        assert (out / "old.txt").exists()          # the old directory stays until the new one is complete
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert leftovers(tmp_path) == []
+
+
+def test_atomic_directory_leaves_the_old_directory_on_error(tmp_path):
+    out = tmp_path / "final"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(out) as tmp:
+            (tmp / "half.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert leftovers(tmp_path) == []
+
+
+def test_atomic_directory_creates_a_new_directory(tmp_path):
+    with atomic_directory(tmp_path / "fresh") as tmp:
+        (tmp / "x").write_text("1")
+    assert (tmp_path / "fresh" / "x").read_text() == "1"
