@@ -11,7 +11,6 @@ import json
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from hadna.errors import CheckpointError, HadnaError, MissingFileError
 from hadna.teachers import NT_VOCAB, NT_VOCAB_SIZE, Teacher, load_ntv2, ntv2_support_problems, write_nt_vocab
 from hadna.teachers.ntv2 import build_ntv2, read_vocab
-from hadna.vocab import ENCODE_LUT, PAD_ID
+from hadna.tokenization import batch_encode
 
 transformers = pytest.importorskip("transformers")
 from safetensors.torch import save_file  # noqa: E402
@@ -177,18 +176,9 @@ def reference_hidden_states(s: dict[str, torch.Tensor], ids: torch.Tensor, mask:
 # ---------------------------------------------------------------- helpers and fixtures
 
 
-def encode(seq: str) -> torch.Tensor:
-    return torch.from_numpy(ENCODE_LUT[np.frombuffer(seq.encode(), dtype=np.uint8)].astype(np.int64))
-
-
 def right_padded(seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    L = max(map(len, seqs))
-    ids = torch.full((len(seqs), L), PAD_ID, dtype=torch.long)
-    mask = torch.zeros((len(seqs), L), dtype=torch.long)
-    for b, s in enumerate(seqs):
-        ids[b, : len(s)] = encode(s)
-        mask[b, : len(s)] = 1
-    return ids, mask
+    batch = batch_encode(seqs)
+    return batch["input_ids"], batch["attention_mask"]
 
 
 def assert_matches_reference(teacher: Teacher, state: dict, bias_fnn: bool = False) -> None:

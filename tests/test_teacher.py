@@ -19,7 +19,7 @@ from hadna.teachers import (
     nt_esm_config,
     nt_tokenize_ids,
 )
-from hadna.vocab import ENCODE_LUT, PAD_ID
+from hadna.tokenization import batch_encode, encode_sequence
 
 transformers = pytest.importorskip("transformers")
 
@@ -28,17 +28,12 @@ SEQS = ["ACGTACGTACGTAC", "NNACGTAAACCCGGGTTTA", "A", "GGGGGGNGGGGGGTT", "ACGTNA
 
 
 def encode(seq: str) -> torch.Tensor:
-    return torch.from_numpy(ENCODE_LUT[np.frombuffer(seq.encode(), dtype=np.uint8)].astype(np.int64))
+    return torch.from_numpy(encode_sequence(seq).astype(np.int64))
 
 
 def right_padded(seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    L = max(map(len, seqs))
-    ids = torch.full((len(seqs), L), PAD_ID, dtype=torch.long)
-    mask = torch.zeros((len(seqs), L), dtype=torch.long)
-    for b, s in enumerate(seqs):
-        ids[b, : len(s)] = encode(s)
-        mask[b, : len(s)] = 1
-    return ids, mask
+    batch = batch_encode(seqs)
+    return batch["input_ids"], batch["attention_mask"]
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,6 @@ and non-finite losses."""
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +14,7 @@ from hadna.errors import CheckpointError, ConfigError, TrainingError
 from hadna.train.checkpoint import CheckpointManager, flatten_optimizer_state, unflatten_optimizer_state
 from hadna.train.metrics_log import read_csv
 from hadna.train.pretrain import HadPretraining, run_pretrain
-from train_helpers import REPO, config_dict, make_config
-
-TIMING_COLUMNS = {"nt_per_s", "elapsed_s"}
-
+from train_helpers import assert_same_run, config_dict, logged_losses, make_config, sigkill_then_resume
 
 def _trained_optimizer() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
@@ -117,14 +109,6 @@ def test_stale_temporary_directories_are_removed(tmp_path):
 
 
 # ----------------------------------------------------------------------------- full runs
-def _losses(path: Path) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in read_csv(path)]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hadna.cli", *args]
-
-
 def test_sigkill_then_resume_logs_exactly_the_uninterrupted_losses(tmp_path, genome_fasta, teacher_dir):
     train = dict(max_steps=9, save_every=3, val_every=3)
     ref = run_pretrain(make_config(genome_fasta, teacher_dir, tmp_path / "ref", **train))
@@ -133,42 +117,21 @@ def test_sigkill_then_resume_logs_exactly_the_uninterrupted_losses(tmp_path, gen
     out = tmp_path / "killed"
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(config_dict(genome_fasta, teacher_dir, out, **train)))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.Popen(_cli("pretrain", "--config", str(cfg_file)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    marker = out / "checkpoints" / "step-0000003" / "state.json"
-    deadline = time.monotonic() + 120
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]  # killed mid-run, not finished
-    assert not (out / "final").exists()
-
-    resumed = subprocess.run(_cli("pretrain", "--config", str(cfg_file), "--resume"), env=env,
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stderr
-    assert _losses(out / "metrics.csv") == _losses(tmp_path / "ref" / "metrics.csv")
-    assert _losses(out / "val_metrics.csv") == _losses(tmp_path / "ref" / "val_metrics.csv")
+    sigkill_then_resume("pretrain", cfg_file, out, kill_after_step=3)
+    assert_same_run(out, tmp_path / "ref")
     assert [r["step"] for r in read_csv(out / "metrics.csv")] == [str(s) for s in range(1, 10)]
-    from safetensors.torch import load_file
-
-    a = load_file(str(out / "final" / "model.safetensors"))
-    b = load_file(str(tmp_path / "ref" / "final" / "model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_resume_skips_a_corrupt_newest_checkpoint(tmp_path, genome_fasta, teacher_dir, caplog):
     out = tmp_path / "run"
     run_pretrain(make_config(genome_fasta, teacher_dir, out, max_steps=4, val_every=0))
-    before = _losses(out / "metrics.csv")
+    before = logged_losses(out / "metrics.csv")
     _flip_byte(out / "checkpoints" / "step-0000004" / "optimizer.safetensors")
     with caplog.at_level(logging.INFO, logger="hadna"):
         result = run_pretrain(make_config(genome_fasta, teacher_dir, out, max_steps=4, val_every=0), resume=True)
     assert result.resumed_from == 2
     assert "step-0000004 is unusable" in caplog.text and "sha256 mismatch" in caplog.text
-    assert _losses(out / "metrics.csv") == before  # steps 3-4 recomputed identically
+    assert logged_losses(out / "metrics.csv") == before  # steps 3-4 recomputed identically
 
 
 def test_resume_without_checkpoints_says_so_and_starts_fresh(tmp_path, genome_fasta, teacher_dir, caplog):

@@ -7,10 +7,8 @@ import json
 import math
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +26,8 @@ from hadna.train.metrics_log import read_csv
 from hadna.train.teacher_train import (IGNORE_INDEX, TeacherTraining, mlm_mask, run_teacher_train,
                                        window_token_bound)
 from hadna.vocab import A_ID, N_ID, T_ID
-from train_helpers import REPO, WINDOW
+from train_helpers import REPO, WINDOW, assert_same_run, sigkill_then_resume
 
-TIMING_COLUMNS = {"nt_per_s", "elapsed_s"}
 
 
 def teacher_config_dict(genome_fasta: Path, out: Path, **train) -> dict:
@@ -50,14 +47,6 @@ def teacher_config_dict(genome_fasta: Path, out: Path, **train) -> dict:
 
 def make_teacher_config(*args, **kwargs) -> TeacherTrainConfig:
     return from_dict(TeacherTrainConfig, teacher_config_dict(*args, **kwargs))
-
-
-def _losses(path: Path) -> list[dict[str, str]]:
-    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in read_csv(path)]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hadna.cli", *args]
 
 
 def _student_ids(seq: str) -> torch.Tensor:
@@ -229,30 +218,9 @@ def test_sigkill_then_resume_logs_exactly_the_uninterrupted_losses(tmp_path, gen
     out = tmp_path / "killed"
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(teacher_config_dict(genome_fasta, out, **train)))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.Popen(_cli("teacher-train", "--config", str(cfg_file)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    marker = out / "checkpoints" / "step-0000004" / "state.json"
-    deadline = time.monotonic() + 120
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]  # killed mid-run, not finished
-    assert not (out / "final").exists()
-
-    resumed = subprocess.run(_cli("teacher-train", "--config", str(cfg_file), "--resume"), env=env,
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stderr
-    assert _losses(out / "metrics.csv") == _losses(tmp_path / "ref" / "metrics.csv")
-    assert _losses(out / "val_metrics.csv") == _losses(tmp_path / "ref" / "val_metrics.csv")
+    sigkill_then_resume("teacher-train", cfg_file, out, kill_after_step=4)
+    assert_same_run(out, tmp_path / "ref")
     assert [r["step"] for r in read_csv(out / "val_metrics.csv")][0] == "0"
-    from safetensors.torch import load_file
-
-    a = load_file(str(out / "final" / "model.safetensors"))
-    b = load_file(str(tmp_path / "ref" / "final" / "model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.slow
