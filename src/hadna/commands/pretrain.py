@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._training import add_training_arguments, load_recipe_config
+
 HELP = "pre-train the student by HAD (or an ablation) from a YAML config; works under torchrun"
 DESCRIPTION = """Pre-train the HAD student.
 
@@ -18,19 +20,13 @@ Face model directory)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML config (recipe: pretrain), e.g. configs/tiny.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.max_steps=100")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the newest intact checkpoint in the output directory")
-    p.add_argument("--output-dir", default=None, help="override train.output_dir")
+    add_training_arguments(p, "pretrain", "configs/tiny.yaml")
 
 
 def load_pretrain_config(path: str, overrides: list[str]):
-    from hadna.config import load_config, read_yaml
-    from hadna.train.config import PretrainConfig, check_recipe
+    from hadna.train.config import PretrainConfig
 
-    check_recipe(read_yaml(path), "pretrain", path)
-    return load_config(PretrainConfig, path, overrides)
+    return load_recipe_config(PretrainConfig, "pretrain", path, overrides)
 
 
 def run(args: argparse.Namespace) -> int:

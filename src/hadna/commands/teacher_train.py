@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._training import add_training_arguments, load_recipe_config
+
 HELP = "train an NT-style 6-mer teacher (ESM masked LM) on genome windows from a YAML config; works under torchrun"
 DESCRIPTION = """Train an NT-style teacher for HAD distillation: a transformers EsmForMaskedLM over the Nucleotide
 Transformer's 6-mer vocabulary, trained by BERT-style masked language modelling on genome windows.
@@ -20,20 +22,13 @@ Distil a student from it with `hadna pretrain --config ... teacher.path=<output_
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True,
-                   help="YAML config (recipe: teacher-train), e.g. configs/teacher_tiny.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.max_steps=100")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the newest intact checkpoint in the output directory")
-    p.add_argument("--output-dir", default=None, help="override train.output_dir")
+    add_training_arguments(p, "teacher-train", "configs/teacher_tiny.yaml")
 
 
 def load_teacher_train_config(path: str, overrides: list[str]):
-    from hadna.config import load_config, read_yaml
-    from hadna.train.config import TeacherTrainConfig, check_recipe
+    from hadna.train.config import TeacherTrainConfig
 
-    check_recipe(read_yaml(path), "teacher-train", path)
-    return load_config(TeacherTrainConfig, path, overrides)
+    return load_recipe_config(TeacherTrainConfig, "teacher-train", path, overrides)
 
 
 def run(args: argparse.Namespace) -> int:
