@@ -11,7 +11,7 @@ import transformers
 import hadna  # noqa: F401  (registers the Auto classes)
 from conftest import relative_error
 from hadna import vocab
-from hadna.models import (HadConfig, HadForMaskedLM, HadForSequenceClassification, HadModel, count_parameters,
+from hadna.models import (HadConfig, HadForMaskedLM, HadForSequenceClassification, HadModel,
                           reverse_complement_ids)
 
 TOL = 1e-5

@@ -79,7 +79,7 @@ def protocol_row(rec: RunRecord) -> dict[str, str]:
                                            for k in ("n_train", "n_val", "n_test")),
         "caps": cap_text or "none", "training": training, "selection": selected,
         "seeds": f"{len(rec.results)} of {len(rec.seeds)}: {rec.done_seeds}",
-        "wall": f"{wall / 60:.1f} min", f"nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
+        "wall": f"{wall / 60:.1f} min", "nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
         "encoder params": f"{params:,}" if params else "—",
     }
 

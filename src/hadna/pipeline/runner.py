@@ -17,7 +17,6 @@ continues from its newest checkpoint, an unfinished benchmark from its last fini
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable
