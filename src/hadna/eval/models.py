@@ -13,6 +13,10 @@ Model specs (``--model``):
     A randomly initialised hadna preset (``preset:had-1m``): the from-scratch baseline with the
     same architecture. The init seed is the run seed when fine-tuning, and a fixed seed (0) when
     probing (so that one fixed random network is probed; see :mod:`hadna.eval.protocol`).
+``kmer`` / ``kmer:K`` / ``kmer:A-B``
+    The k-mer baseline (:mod:`hadna.eval.kmer`): k-mer frequencies (k = 1..6 by default) as the
+    "features", probed by the same logistic regression as every model's pooled features. Probe mode
+    only (nothing to fine-tune).
 ``hf:NAME_OR_PATH``
     Any Hugging Face model with a tokenizer: ``AutoModelForSequenceClassification`` +
     ``AutoTokenizer`` (e.g. an NT-style ``EsmForMaskedLM`` checkpoint: the 6-mer tokenisation is its
@@ -43,10 +47,11 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, MissingFileError
 from ..utils.logging import get_logger
+from .kmer import describe_ks, kmer_frequencies, num_features, parse_ks
 
 log = get_logger("eval.models")
 
-ModelKind = Literal["hadna", "preset", "hf"]
+ModelKind = Literal["hadna", "preset", "hf", "kmer"]
 POOLINGS = ("mean", "max", "first")
 
 
@@ -97,7 +102,7 @@ def parse_model_spec(text: str, *, name: str | None = None, pooling: str = "mean
     if pooling not in POOLINGS:
         raise ConfigError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
     text = text.strip()
-    if "=" in text and not text.split("=", 1)[0].startswith(("preset:", "hf:")) and name is None:
+    if "=" in text and not text.split("=", 1)[0].startswith(("preset:", "hf:", "kmer:")) and name is None:
         name, text = (part.strip() for part in text.split("=", 1))
     common = dict(pooling=pooling, trust_remote_code=trust_remote_code, allow_download=allow_download)
     if not text:
@@ -109,6 +114,9 @@ def parse_model_spec(text: str, *, name: str | None = None, pooling: str = "mean
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r} in model spec {text!r}; available: {', '.join(PRESETS)}")
         return ModelSpec("preset", preset, name or f"{preset} (random init)", **common)
+    if text == "kmer" or text.startswith("kmer:"):
+        ks = parse_ks(text.removeprefix("kmer").removeprefix(":"))
+        return ModelSpec("kmer", describe_ks(ks), name or f"k-mer {describe_ks(ks)}", **common)
     if text.startswith("hf:"):
         target = text.removeprefix("hf:")
         if not target:
@@ -307,7 +315,7 @@ def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, dev
         notes.append(f"random init (preset {spec.target}, init seed {seed})")
     elif random_init:
         try:
-            config = HadConfig.from_pretrained(spec.target, **overrides)
+            config = HadConfig.from_pretrained(spec.target, trust_remote_code=False, **overrides)
         except (OSError, ValueError, TypeError) as exc:
             raise CheckpointError(f"{spec.target}: cannot read the hadna config: {exc}") from None
         module = HadForSequenceClassification(config)
@@ -316,7 +324,8 @@ def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, dev
         try:
             with _quiet_transformers():
                 module, info = HadForSequenceClassification.from_pretrained(
-                    spec.target, ignore_mismatched_sizes=True, output_loading_info=True, **overrides)
+                    spec.target, ignore_mismatched_sizes=True, output_loading_info=True, trust_remote_code=False,
+                    **overrides)
         except (OSError, ValueError, RuntimeError, TypeError) as exc:
             raise CheckpointError(f"{spec.target}: cannot load the hadna checkpoint: {exc}") from None
         if _check_had_loading(spec.target, info):
@@ -325,6 +334,36 @@ def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, dev
             notes.append("the checkpoint's classification head was discarded (fresh head)")
         notes.append(f"encoder from {spec.target}; head init seed {seed}")
     return HadEvalModel(spec, module, device, notes)
+
+
+# ------------------------------------------------------------------------------------------------
+# The k-mer baseline
+# ------------------------------------------------------------------------------------------------
+
+class KmerEvalModel(EvalModel):
+    """k-mer frequencies as features (:mod:`hadna.eval.kmer`); no weights, probe only.
+
+    ``features(seqs)`` -> ``[B, sum(4**k)]``; the spec's pooling does not apply (counts cover the whole
+    sequence). :meth:`logits` raises: the baseline's classifier is the probe's logistic regression.
+    """
+
+    def __init__(self, spec: ModelSpec, num_labels: int, device: torch.device):
+        self.spec, self.num_labels, self.device = spec, num_labels, device
+        self.ks = parse_ks(spec.target)
+        self.module = nn.Module()  # nothing to train; kept so that train()/eval()/describe() work
+        self.hidden_size = num_features(self.ks)
+        self.notes = [f"k-mer baseline: frequencies of every k-mer for k in {describe_ks(self.ks)} "
+                      f"({self.hidden_size:,} features; k-mers with N not counted), forward strand"]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def _logits(self, seqs: list[str], rc_average: bool) -> torch.Tensor:
+        raise ConfigError("the k-mer baseline has no encoder to fine-tune; use --mode probe (logistic regression "
+                          "on k-mer frequencies)")
+
+    def _features(self, seqs: list[str]) -> torch.Tensor:
+        return torch.from_numpy(kmer_frequencies(seqs, self.ks))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -419,13 +458,18 @@ class HFEvalModel(EvalModel):
 
 
 def _hf_kwargs(spec: ModelSpec) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"local_files_only": not spec.allow_download}
-    if spec.trust_remote_code:
-        kwargs["trust_remote_code"] = True
-    return kwargs
+    """Loading options of every ``from_pretrained`` call: ``trust_remote_code`` is always explicit.
+
+    Left unset (``None``), transformers would ask "Do you wish to run the custom code? [y/N]" on a
+    terminal (and print the question to stdout without one); an explicit ``False`` refuses instead.
+    """
+    return {"local_files_only": not spec.allow_download, "trust_remote_code": bool(spec.trust_remote_code)}
 
 
 def _hf_error(spec: ModelSpec, what: str, exc: Exception) -> CheckpointError:
+    if not spec.trust_remote_code and ("trust_remote_code" in str(exc) or "custom code" in str(exc)):
+        return CheckpointError(f"hf:{spec.target}: this model needs its own (remote) code to load its {what}; "
+                               f"hadna runs it only with --trust-remote-code")
     hint = "" if spec.allow_download or Path(spec.target).exists() else \
         " (hadna never downloads unless asked: pass --allow-download, or a local directory)"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -479,16 +523,13 @@ def load_hf(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, devi
             if random_init:
                 config = AutoConfig.from_pretrained(spec.target, num_labels=num_labels, **kwargs)
                 module = AutoModelForSequenceClassification.from_config(
-                    config, **({"trust_remote_code": True} if spec.trust_remote_code else {}))
+                    config, trust_remote_code=bool(spec.trust_remote_code))
                 info: dict[str, Any] = {}
             else:
                 module, info = AutoModelForSequenceClassification.from_pretrained(
                     spec.target, num_labels=num_labels, ignore_mismatched_sizes=True, output_loading_info=True,
                     **kwargs)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        if "trust_remote_code" in str(exc) and not spec.trust_remote_code:
-            raise CheckpointError(f"hf:{spec.target}: this model needs its own (remote) code; hadna runs it only "
-                                  f"with --trust-remote-code") from None
         raise _hf_error(spec, "model", exc) from None
     if module.config.pad_token_id is None:
         module.config.pad_token_id = tokenizer.pad_token_id
@@ -557,6 +598,8 @@ def load_eval_model(spec: ModelSpec, num_labels: int, *, seed: int = 0, random_i
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if spec.kind in ("hadna", "preset"):
         return load_had(spec, num_labels, seed, random_init, dev)
+    if spec.kind == "kmer":
+        return KmerEvalModel(spec, num_labels, dev)
     return load_hf(spec, num_labels, seed, random_init, dev)
 
 

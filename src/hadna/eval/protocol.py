@@ -351,6 +351,9 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
     ``out_path``: the run JSON, written after every seed (``None``: keep in memory only).
     """
     cfg.validate()
+    if spec.kind == "kmer" and cfg.mode != "probe":
+        raise ConfigError(f"{spec.name}: the k-mer baseline has no encoder to {cfg.mode}; its only mode is probe "
+                          f"(logistic regression on k-mer frequencies)")
     eff = cfg.resolve(data)
     seeds = eff["seeds"]
     protocol = dataclasses.asdict(cfg)

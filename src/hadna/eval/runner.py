@@ -107,6 +107,16 @@ class BenchmarkConfig:
         return cfg
 
 
+def _modes_of(spec: ModelSpec, modes: list[str]) -> list[str]:
+    """The k-mer baseline runs once, as a probe, whatever the modes (it has no encoder to fine-tune)."""
+    if spec.kind == "kmer":
+        if modes != ["probe"]:
+            log.info("%s: the k-mer baseline runs in probe mode only (its classifier is the probe's logistic "
+                     "regression); modes %s -> [probe]", spec.name, modes)
+        return ["probe"]
+    return modes
+
+
 def run_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
                   device: str | None = None, allow_download: bool = False) -> tuple[list[RunRecord], Path]:
     """Run every task x model x mode (resuming finished seeds) and write ``results.md``/``.csv``."""
@@ -122,7 +132,7 @@ def run_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
     for task in bench.tasks:
         data = load_task(resolve_task(task), bench.data_dir, truncation=bench.truncation)  # type: ignore[arg-type]
         for spec in specs:
-            for mode in bench.modes:
+            for mode in _modes_of(spec, bench.modes):
                 cfg = bench.protocol_for(data.name, mode, data.spec.seeds)
                 if device is not None:
                     cfg = dataclasses.replace(cfg, device=device)
