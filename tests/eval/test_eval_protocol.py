@@ -263,3 +263,49 @@ def test_protocol_config_errors():
         ProtocolConfig(patience=0).validate()
     with pytest.raises(ConfigError, match="rc_augment / rc_test apply to fine-tuning"):
         ProtocolConfig(mode="probe", rc_test=True).validate()
+
+
+# ------------------------------------------------------------------------------------------------
+# Fine-tuning recipes: a head initialised from the probe (LP-FT), encoder learning-rate ratio
+# ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_probe_folded_into_a_linear_map_gives_the_probes_probabilities(num_classes):
+    from hadna.eval.probe import fit_probe, probe_as_linear
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, [0.5, 2.0, 10.0, 1.0], size=(120, 4)) + 5.0  # offsets and scales the probe standardises
+    score = x[:, 0] * 2 + x[:, 1] + rng.normal(0, 1, 120)
+    y = (score > np.median(score)).astype(int) if num_classes == 2 else np.arange(120) % 3
+    fit = fit_probe(x[:90], y[:90], x[90:], y[90:], metric="accuracy", num_classes=num_classes)
+    w, b = probe_as_linear(fit, num_classes)
+    probs = torch.softmax(torch.from_numpy(x @ w.T.astype(np.float64) + b), dim=-1).numpy()
+    np.testing.assert_allclose(probs, fit.predict_proba(x), atol=1e-5)
+
+
+def test_head_init_probe_starts_from_the_probe_and_ratio_zero_freezes_the_encoder(tmp_path):
+    data = make_task(tmp_path, n_train=120, n_test=40)
+    train, val = data.train.subset(np.arange(100)), data.train.subset(np.arange(100, 120))
+    model = load_eval_model(TINY, 2, seed=1)
+    encoder = {k: v.clone() for k, v in model.module.had.state_dict().items()}
+    cfg = FinetuneConfig(epochs=1, lr=1e-9, batch_size=32, patience=None, head_init="probe", backbone_lr_ratio=0.0,
+                         warmup_ratio=0.0, schedule="constant")
+    res = fine_tune(model, train, val, cfg, metric="accuracy", num_classes=2, seed=1)
+    # lr ~ 0: the model after one epoch is the probe itself, so validation scores agree with the probe's.
+    assert res.head_probe is not None and res.val_metrics["accuracy"] == pytest.approx(res.head_probe["val"]["accuracy"])
+    for k, v in model.module.had.state_dict().items():  # ratio 0: the encoder is not in the optimiser
+        assert torch.equal(v, encoder[k]), k
+
+
+def test_backbone_lr_ratio_sets_the_encoders_learning_rate():
+    from hadna.eval.finetune import param_groups
+
+    model = load_eval_model(TINY, 2, seed=1)
+    groups = param_groups(model, 1e-3, 0.1)
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-4)]
+    assert sum(p.numel() for g in groups for p in g["params"]) == model.num_parameters()
+    assert len(param_groups(model, 1e-3, 0.0)) == 1
+    with pytest.raises(ConfigError, match="backbone_lr_ratio"):
+        ProtocolConfig(backbone_lr_ratio=-1).validate()
+    with pytest.raises(ConfigError, match="head_init"):
+        ProtocolConfig(head_init="zeros").validate()  # type: ignore[arg-type]

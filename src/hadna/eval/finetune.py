@@ -37,10 +37,12 @@ from .inference import Throughput, predict_logits
 from .loaders import Split
 from .metrics import compute_metrics
 from .models import EvalModel
+from .probe import DEFAULT_C_GRID, fit_probe, probe_as_linear
 
 log = get_logger("eval.finetune")
 
 Schedule = Literal["cosine", "linear", "constant"]
+HeadInit = Literal["random", "probe"]
 
 
 @dataclass
@@ -59,6 +61,9 @@ class FinetuneConfig:
     rc_test: bool = False  # reverse-complement averaging when predicting (validation and test alike)
     eval_batch_size: int = 256
     bucket_batches: int = 32
+    head_init: HeadInit = "random"  # "probe": LP-FT, the head starts as the linear probe of the frozen encoder
+    backbone_lr_ratio: float = 1.0  # encoder lr = lr x this (0 freezes the encoder: only the head trains)
+    probe_c_grid: list[float] = field(default_factory=lambda: list(DEFAULT_C_GRID))  # for head_init="probe"
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -77,6 +82,10 @@ class FinetuneConfig:
             raise ConfigError(f"grad_clip must be > 0 (or null), got {self.grad_clip}")
         if self.bucket_batches < 1:
             raise ConfigError(f"bucket_batches must be >= 1, got {self.bucket_batches}")
+        if self.head_init not in ("random", "probe"):
+            raise ConfigError(f"head_init must be random or probe, got {self.head_init!r}")
+        if not self.backbone_lr_ratio >= 0:
+            raise ConfigError(f"backbone_lr_ratio must be >= 0, got {self.backbone_lr_ratio}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,9 +184,47 @@ class FinetuneResult:
     train: Throughput = field(default_factory=Throughput)
     val_seconds: float = 0.0
     stopped_early: bool = False
+    head_probe: dict[str, Any] | None = None  # head_init="probe": the probe's C and validation metrics
 
     def score(self, metric: str) -> tuple[float, float]:
         return (self.val_metrics[metric], -self.val_loss)
+
+
+def param_groups(model: EvalModel, lr: float, backbone_lr_ratio: float) -> list[dict[str, Any]]:
+    """AdamW groups: the head at ``lr``, every other trainable weight at ``lr * backbone_lr_ratio``.
+
+    A ratio of 0 leaves the encoder out of the optimiser (it is not updated, though it still runs in
+    train mode, dropout included, like the rest of the model).
+    """
+    head = [p for p in model.head_parameters() if p.requires_grad]
+    ids = {id(p) for p in head}
+    rest = [p for p in model.module.parameters() if p.requires_grad and id(p) not in ids]
+    groups = [{"params": head, "lr": lr}]
+    if rest and backbone_lr_ratio > 0:
+        groups.append({"params": rest, "lr": lr * backbone_lr_ratio})
+    if not head and len(groups) == 1:
+        raise ConfigError("nothing to train: the model has no head parameters and backbone_lr_ratio is 0")
+    return [g for g in groups if g["params"]]
+
+
+def init_head_from_probe(model: EvalModel, train: Split, val: Split, *, metric: str, num_classes: int,
+                         c_grid: list[float] | tuple[float, ...], seed: int) -> dict[str, Any]:
+    """LP-FT's first stage: fit the linear probe on frozen features and start the head from it.
+
+    The probe (standardised features, logistic regression, ``C`` chosen on ``val``) is folded into one
+    linear map of the raw pooled features and written into the model's head
+    (:meth:`EvalModel.set_linear_head`). Returns the probe's ``C`` and validation metrics.
+    """
+    from .inference import embed_sequences
+
+    x_tr, _ = embed_sequences(model, train.sequences, desc="probe head: embedding train")
+    x_va, _ = embed_sequences(model, val.sequences, desc="probe head: embedding validation")
+    fit = fit_probe(x_tr, train.labels, x_va, val.labels, metric=metric, num_classes=num_classes, c_grid=c_grid,
+                    seed=seed)
+    weight, bias = probe_as_linear(fit, num_classes)
+    model.set_linear_head(torch.from_numpy(weight), torch.from_numpy(bias))
+    log.info("probe head: C %g, validation %s %.4f", fit.C, metric, fit.val_metrics[metric])
+    return {"C": fit.C, "val": fit.val_metrics}
 
 
 def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *, metric: str, num_classes: int,
@@ -188,10 +235,14 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     cfg.validate()
     if metric not in ("accuracy", "mcc", "f1"):
         raise ConfigError(f"unknown selection metric {metric!r}")
+    result = FinetuneResult(config=asdict(cfg), best_epoch=0, epochs_run=0, val_metrics={}, val_loss=math.inf)
+    if cfg.head_init == "probe":
+        result.head_probe = init_head_from_probe(model, train, val, metric=metric, num_classes=num_classes,
+                                                 c_grid=cfg.probe_c_grid, seed=seed)
     torch.manual_seed(seed)  # dropout masks
     module = model.module
     module.train()
-    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=cfg.lr,
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.backbone_lr_ratio), lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     lengths = np.fromiter(map(len, train.sequences), dtype=np.int64, count=len(train))
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
@@ -200,7 +251,6 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.schedule, warmup, total))
     labels = torch.from_numpy(train.labels)
     stopper = EarlyStopping(cfg.patience)
-    result = FinetuneResult(config=asdict(cfg), best_epoch=0, epochs_run=0, val_metrics={}, val_loss=math.inf)
     prefix = f"{desc} " if desc else ""
     for epoch in range(1, cfg.epochs + 1):
         batches = epoch_batches(lengths, cfg.batch_size, seed, epoch, cfg.bucket_batches)

@@ -177,6 +177,21 @@ class EvalModel:
     def head_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
 
+    def linear_head(self) -> nn.Linear:
+        """The final ``Linear(D, K)`` on the pooled features (for a head initialised from a probe)."""
+        raise ConfigError(f"{self.name}: its classification head is not one linear layer on pooled features; "
+                          f"head_init=probe needs one")
+
+    def set_linear_head(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """Copy ``weight [K, D]`` and ``bias [K]`` into :meth:`linear_head`."""
+        head = self.linear_head()
+        if tuple(weight.shape) != tuple(head.weight.shape) or tuple(bias.shape) != (head.weight.shape[0],):
+            raise ConfigError(f"{self.name}: head of shape {tuple(head.weight.shape)} cannot take weights of shape "
+                              f"{tuple(weight.shape)} / {tuple(bias.shape)}")
+        with torch.no_grad():
+            head.weight.copy_(weight.to(head.weight))
+            head.bias.copy_(bias.to(head.bias))
+
     def train(self, mode: bool = True) -> "EvalModel":
         self.module.train(mode)
         return self
@@ -270,6 +285,9 @@ class HadEvalModel(EvalModel):
 
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.module.classifier.parameters())
+
+    def linear_head(self) -> nn.Linear:
+        return self.module.classifier
 
     def _encode(self, seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer.batch_encode_ids(seqs)
@@ -413,6 +431,11 @@ class HFEvalModel(EvalModel):
             return []
         inside = {id(p) for p in base.parameters()}
         return [p for p in self.module.parameters() if id(p) not in inside]
+
+    def linear_head(self) -> nn.Linear:
+        if isinstance(self.module, PooledClassifier):
+            return self.module.classifier
+        return super().linear_head()
 
     def _encode(self, seqs: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Tokenised batch for the model, and the pooling mask ``[B, T]`` (real, non-special tokens).

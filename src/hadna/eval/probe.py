@@ -85,3 +85,22 @@ def fit_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val
     assert best is not None
     best.grid = grid
     return best
+
+
+def probe_as_linear(fit: ProbeFit, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The probe as one linear map of the raw features: ``weight [K, D]``, ``bias [K]`` (float32).
+
+    ``softmax(x @ weight.T + bias)`` equals ``fit.predict_proba(x)``: the standardisation is folded
+    into the weights, and a binary probe's single logit ``z`` becomes the two logits ``(-z/2, z/2)``.
+    """
+    scaler, lr = fit.pipeline[0], fit.pipeline[-1]
+    classes = np.asarray(lr.classes_)
+    if not np.array_equal(classes, np.arange(num_classes)):
+        raise ConfigError(f"the probe saw classes {classes.tolist()} in training, not all of 0..{num_classes - 1}; "
+                          f"it cannot initialise a {num_classes}-way head")
+    coef, intercept = np.asarray(lr.coef_, dtype=np.float64), np.asarray(lr.intercept_, dtype=np.float64)
+    if num_classes == 2:
+        coef, intercept = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    weight = coef / scaler.scale_
+    bias = intercept - weight @ scaler.mean_
+    return weight.astype(np.float32), bias.astype(np.float32)

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..utils.logging import get_logger
-from .finetune import EvalOutput, FinetuneConfig, Schedule, evaluate, fine_tune
+from .finetune import EvalOutput, FinetuneConfig, HeadInit, Schedule, evaluate, fine_tune
 from .inference import EmbeddingCache
 from .loaders import Split, TaskData
 from .metrics import compute_metrics
@@ -80,6 +80,8 @@ class ProtocolConfig:
     grad_clip: float | None = 1.0
     rc_augment: bool = False
     rc_test: bool = False
+    head_init: HeadInit = "random"
+    backbone_lr_ratio: float = 1.0
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     max_test_samples: int | None = None
@@ -118,6 +120,8 @@ class ProtocolConfig:
         return FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=self.weight_decay,
                               warmup_ratio=self.warmup_ratio, schedule=self.schedule, grad_clip=self.grad_clip,
                               patience=self.patience, rc_augment=self.rc_augment, rc_test=self.rc_test,
+                              head_init=self.head_init, backbone_lr_ratio=self.backbone_lr_ratio,
+                              probe_c_grid=list(self.probe_c_grid),
                               eval_batch_size=self.eval_batch_size)
 
     def resolve(self, data: TaskData) -> dict[str, Any]:
@@ -289,6 +293,7 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
             nt += res.train.nucleotides
             grid.append({"lr": lr, "batch_size": bs, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                          "val": res.val_metrics, "val_loss": res.val_loss, "stopped_early": res.stopped_early,
+                         "head_probe": res.head_probe,
                          "history": res.history})
             if best is None or res.score(metric) > best.score(metric):
                 best, best_model, chosen = res, model, grid[-1]
@@ -335,7 +340,9 @@ def _mean_metrics(dicts: list[dict[str, float]]) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------
 
 def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
-    before = {k: v for k, v in old.config.get("protocol", {}).items() if k not in _RUNTIME_KEYS}
+    # A setting added after the record was written counts as its default value there.
+    defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
+    before = {k: v for k, v in {**defaults, **old.config.get("protocol", {})}.items() if k not in _RUNTIME_KEYS}
     now = {k: v for k, v in new_protocol.items() if k not in _RUNTIME_KEYS}
     diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if diff:
