@@ -295,6 +295,7 @@ def test_head_init_probe_starts_from_the_probe_and_ratio_zero_freezes_the_encode
     assert res.head_probe is not None and res.val_metrics["accuracy"] == pytest.approx(res.head_probe["val"]["accuracy"])
     for k, v in model.module.had.state_dict().items():  # ratio 0: the encoder is not in the optimiser
         assert torch.equal(v, encoder[k]), k
+    assert res.weight_change["had.layers.0"] == 0.0 and res.weight_change["had.embeddings"] == 0.0
 
 
 def test_backbone_lr_ratio_sets_the_encoders_learning_rate():
@@ -309,3 +310,14 @@ def test_backbone_lr_ratio_sets_the_encoders_learning_rate():
         ProtocolConfig(backbone_lr_ratio=-1).validate()
     with pytest.raises(ConfigError, match="head_init"):
         ProtocolConfig(head_init="zeros").validate()  # type: ignore[arg-type]
+
+
+def test_weight_change_per_block():
+    from hadna.eval.finetune import weight_change
+
+    params = {"had.layers.0.w": nn.Parameter(torch.ones(4)), "had.layers.0.b": nn.Parameter(torch.zeros(4)),
+              "had.norm.weight": nn.Parameter(torch.ones(2)), "classifier.bias": nn.Parameter(torch.zeros(2))}
+    before = {k: v.detach().clone() for k, v in params.items()}
+    after = dict(before, **{"had.layers.0.b": torch.full((4,), 1.0), "had.norm.weight": torch.full((2,), 2.0)})
+    got = weight_change(before, after, params)
+    assert got == {"had.layers.0": pytest.approx(1.0), "had.norm": pytest.approx(1.0)}  # classifier.bias: from 0

@@ -23,6 +23,7 @@ Recipe (each choice recorded in the run JSON):
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -185,6 +186,7 @@ class FinetuneResult:
     val_seconds: float = 0.0
     stopped_early: bool = False
     head_probe: dict[str, Any] | None = None  # head_init="probe": the probe's C and validation metrics
+    weight_change: dict[str, float] = field(default_factory=dict)  # per block: how far the kept weights moved
 
     def score(self, metric: str) -> tuple[float, float]:
         return (self.val_metrics[metric], -self.val_loss)
@@ -241,6 +243,7 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
                                                  c_grid=cfg.probe_c_grid, seed=seed)
     torch.manual_seed(seed)  # dropout masks
     module = model.module
+    start_state = model.state_dict()
     module.train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.backbone_lr_ratio), lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
@@ -302,5 +305,27 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     best = result.history[stopper.best_epoch - 1]
     result.best_epoch = stopper.best_epoch
     result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
+    result.weight_change = weight_change(start_state, model.state_dict(), dict(module.named_parameters()))
     model.eval()
     return result
+
+
+_BLOCK = re.compile(r"^(.*?\b(?:layers?|blocks?)\.\d+)\.")
+
+
+def weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor],
+                  params: dict[str, torch.nn.Parameter]) -> dict[str, float]:
+    """Relative L2 change ``|after - before| / |before|`` of the parameters, per block.
+
+    Blocks: ``...layers.N`` (or ``layer``/``block``/``blocks``), else the parameter's parent module
+    (``had.embeddings``, ``had.norm``, ``classifier``); blocks whose weights start at zero are left
+    out. Answers "which layers moved" in a fine-tune.
+    """
+    num: dict[str, float] = {}
+    den: dict[str, float] = {}
+    for name in params:
+        m = _BLOCK.match(name)
+        block = m.group(1) if m else name.rsplit(".", 1)[0]
+        num[block] = num.get(block, 0.0) + float((after[name].double() - before[name].double()).pow(2).sum())
+        den[block] = den.get(block, 0.0) + float(before[name].double().pow(2).sum())
+    return {b: (num[b] / den[b]) ** 0.5 for b in num if den[b] > 0}  # an all-zero block has no relative change

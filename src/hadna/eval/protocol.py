@@ -293,7 +293,7 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
             nt += res.train.nucleotides
             grid.append({"lr": lr, "batch_size": bs, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                          "val": res.val_metrics, "val_loss": res.val_loss, "stopped_early": res.stopped_early,
-                         "head_probe": res.head_probe,
+                         "head_probe": res.head_probe, "weight_change": res.weight_change,
                          "history": res.history})
             if best is None or res.score(metric) > best.score(metric):
                 best, best_model, chosen = res, model, grid[-1]
