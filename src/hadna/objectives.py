@@ -11,6 +11,12 @@
 
 ``loss = reconstruction + distill_weight * distillation``. After pre-training only ``student`` is kept.
 
+Multi-layer distillation (``distill_layers``, an option): a list of pairs ``{teacher: t, student: s,
+weight: w}``; pair ``k`` aligns the student's hidden state ``s`` (span-pooled, through its own head) with
+the teacher's hidden state ``t`` (block ``k`` of the teacher features, ``[B, N, K * D_t]``), and
+``distillation = sum_k w_k * MSE_k``. Empty (default) = the paper's last layer to last layer.
+Student layer indices follow ``output_hidden_states`` (0 = embeddings, -1 = the final normalised output).
+
 Normalisation. Each loss is a sum over its items divided by a count: reconstruction and MLM by the
 number of masked nucleotides, distillation by (visible teacher tokens x teacher width). By default
 the counts are this batch's own (:func:`objective_counts`). A data-parallel or gradient-accumulating
@@ -22,8 +28,8 @@ means would weight ranks with few masked bases too much).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 import torch.nn as nn
@@ -52,6 +58,13 @@ class ObjectiveConfig:
     decoder_width: int = 128
     decoder_heads: int = 4
     decoder_mlp_ratio: float = 2.0
+    distill_layers: list[dict[str, Any]] = field(default_factory=list)  # [{teacher, student, weight}], [] = last->last
+
+    def layer_pairs(self, teacher_layer: int = -1) -> list[tuple[int, int, float]]:
+        """(teacher layer, student layer, weight) per distilled pair; the default is one last->last pair."""
+        if not self.distill_layers:
+            return [(teacher_layer, -1, 1.0)]
+        return [(int(p["teacher"]), int(p.get("student", -1)), float(p.get("weight", 1.0))) for p in self.distill_layers]
 
     @property
     def uses_teacher(self) -> bool:
@@ -70,6 +83,14 @@ class ObjectiveConfig:
             raise ConfigError("objective.decoder_layers must be >= 1 and decoder_width divisible by decoder_heads")
         if self.distill_weight < 0:
             raise ConfigError("objective.distill_weight must be >= 0")
+        for i, pair in enumerate(self.distill_layers):
+            if not isinstance(pair, dict) or "teacher" not in pair or set(pair) - {"teacher", "student", "weight"}:
+                raise ConfigError(f"objective.distill_layers[{i}] must be a mapping with keys teacher (required), "
+                                  f"student (default -1) and weight (default 1.0); got {pair!r}")
+            bad = [k for k in ("teacher", "student") if k in pair and (isinstance(pair[k], bool) or not isinstance(pair[k], int))]
+            if bad or not isinstance(pair.get("weight", 1.0), (int, float)) or pair.get("weight", 1.0) < 0:
+                raise ConfigError(f"objective.distill_layers[{i}]: teacher/student must be integers and weight a "
+                                  f"number >= 0; got {pair!r}")
 
 
 class CrossAttentionLayer(nn.Module):
@@ -178,11 +199,23 @@ class HadPretrainingModel(nn.Module):
     """The student plus the training-only heads its mode needs."""
 
     def __init__(self, student: HadModel, objective: ObjectiveConfig, teacher_dim: int | None = None):
+        """teacher_dim: the width of ONE teacher layer (teacher features are ``[B, N, K * teacher_dim]`` for
+        K distilled pairs)."""
+        from .errors import ConfigError
+
         super().__init__()
         objective.validate()
         self.objective = objective
         self.student = student
         d = student.config.hidden_size
+        n_states = len(student.layers) + 1
+        self.pairs = objective.layer_pairs()
+        for _, s, _ in self.pairs:
+            if not -n_states <= s < n_states:
+                raise ConfigError(f"objective.distill_layers: student layer {s} out of range: the student has "
+                                  f"{n_states - 1} blocks, so valid layers are 0..{n_states - 1} or -1..-{n_states}")
+        self._student_layers = [s % n_states for _, s, _ in self.pairs]
+        self._last = n_states - 1
         self.decoder = (ReconstructionDecoder(d, objective.decoder_width, objective.decoder_layers,
                                               objective.decoder_heads, objective.decoder_mlp_ratio)
                         if objective.uses_decoder else None)
@@ -190,8 +223,12 @@ class HadPretrainingModel(nn.Module):
             if teacher_dim is None:
                 raise ValueError(f"mode {objective.mode!r} distils from a teacher: teacher_dim is required")
             self.distill_head = DistillationHead(d, teacher_dim, objective.distill_head)
+            # one more head per extra pair (absent for the default single pair: unchanged parameter names)
+            self.extra_distill_heads = (nn.ModuleList(DistillationHead(d, teacher_dim, objective.distill_head)
+                                                      for _ in self.pairs[1:]) if len(self.pairs) > 1 else None)
         else:
             self.distill_head = None
+            self.extra_distill_heads = None
         self.lm_head = HadLMHead(student.config) if objective.mode == "mlm" else None
 
     def forward(self, batch: MaskedBatch, teacher_features: torch.Tensor | None = None,
@@ -201,7 +238,9 @@ class HadPretrainingModel(nn.Module):
         totals: normalisers (keys of :func:`objective_counts`) summed over the whole step; None = this
         batch's own, which makes every loss and accuracy a plain mean over this batch.
         """
-        features = self.student(batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state  # [B, L, D]
+        need_states = self.distill_head is not None and any(s != self._last for s in self._student_layers)
+        out = self.student(batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=need_states)
+        features = out.last_hidden_state                                            # [B, L, D]
         if totals is None:
             totals = objective_counts(batch)
         metrics: dict[str, torch.Tensor] = {}
@@ -226,8 +265,20 @@ class HadPretrainingModel(nn.Module):
         if self.distill_head is not None:
             if teacher_features is None:
                 raise ValueError(f"mode {self.objective.mode!r} needs teacher features")
-            sq_sum, width = self.distillation_sum(features, batch, teacher_features)
-            distill = sq_sum / (_normaliser(totals, "visible_tokens", features) * width)
+            heads = [self.distill_head] + list(self.extra_distill_heads or [])
+            K = len(heads)
+            if teacher_features.shape[-1] % K:
+                raise ValueError(f"teacher features of width {teacher_features.shape[-1]} cannot hold {K} layers")
+            width_k = teacher_features.shape[-1] // K
+            distill = features.new_zeros((), dtype=torch.float32)
+            for k, (head, s_layer, (t_layer, _, weight)) in enumerate(zip(heads, self._student_layers, self.pairs)):
+                feats = features if s_layer == self._last else out.hidden_states[s_layer]
+                target = teacher_features[..., k * width_k:(k + 1) * width_k]
+                sq_sum, width = self.distillation_sum(feats, batch, target, head)
+                part = sq_sum / (_normaliser(totals, "visible_tokens", features) * width)
+                distill = distill + weight * part
+                if K > 1:
+                    metrics[f"distill_loss_t{t_layer}_s{s_layer}"] = part.detach()
             loss = loss + self.objective.distill_weight * distill
             metrics["distill_loss"] = distill.detach()
         metrics["loss"] = loss.detach()
@@ -238,16 +289,20 @@ class HadPretrainingModel(nn.Module):
         # logits.sum() * 0 keeps every head parameter in the graph when nothing is masked (DDP needs that).
         return F.cross_entropy(logits.float(), target, reduction="sum") if target.numel() else logits.sum() * 0
 
-    def distillation_sum(self, features: torch.Tensor, batch: MaskedBatch,
-                         teacher_features: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """(sum of squared errors over visible teacher tokens and feature dimensions, teacher width)."""
+    def distillation_sum(self, features: torch.Tensor, batch: MaskedBatch, teacher_features: torch.Tensor,
+                         head: nn.Module | None = None) -> tuple[torch.Tensor, int]:
+        """(sum of squared errors over visible teacher tokens and feature dimensions, teacher width).
+
+        features ``[B, L, D]`` (one student layer), teacher_features ``[B, N, D_t]`` (one teacher layer);
+        head: the projection (default: the first pair's)."""
+        head = self.distill_head if head is None else head
         N = batch.span_len.shape[1]
         if teacher_features.shape[:2] != (features.shape[0], N):
             raise ValueError(f"teacher features {tuple(teacher_features.shape)} do not match the batch's "
                              f"{features.shape[0]} sequences x {N} teacher tokens")
         pooled = span_mean_pool(features, batch.token_index, batch.visible, N)   # [B, N, D]
         visible = batch.visible_tokens                                           # [B, N]
-        pred = self.distill_head(pooled[visible])                                # [n_vis, D_t]
+        pred = head(pooled[visible])                                             # [n_vis, D_t]
         target = teacher_features.to(pred.device)[visible].float()
         if self.objective.normalize_targets:
             target = F.layer_norm(target, target.shape[-1:])

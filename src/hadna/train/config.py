@@ -188,7 +188,10 @@ class TeacherSection:
     """The frozen teacher, live or through a precomputed feature cache.
 
     path: checkpoint directory (or, with local_files_only false, a Hub id). layer: which hidden state
-    (-1 = last, normalised). dtype: auto (bfloat16 on CUDA, float32 on CPU) | float32 | float16 | bfloat16.
+    (-1 = last, normalised; for several, see ``objective.distill_layers``). dtype: auto (bfloat16 on CUDA,
+    float32 on CPU) | float32 | float16 | bfloat16. tokenizer: how teacher tokens map to nucleotide spans,
+    auto | kmer (NT 6-mers) | char (one token per nucleotide) | offsets (a fast tokenizer's offsets, BPE);
+    auto decides from the checkpoint (:func:`hadna.teachers.wrapper._detect_family`).
     cache: a directory written by ``hadna cache-teacher``; when set, features are read from it and the
     teacher is not loaded. missing_hint: what the error says to do when ``path`` does not exist.
     """
@@ -200,6 +203,7 @@ class TeacherSection:
     local_files_only: bool = True
     cache: str | None = None
     missing_hint: str | None = None
+    tokenizer: Literal["auto", "kmer", "char", "offsets"] = "auto"
 
     def resolved_dtype(self, device_type: str) -> str:
         if self.dtype == "auto":
@@ -209,13 +213,29 @@ class TeacherSection:
 
 @dataclass
 class MaskingSection:
-    """Two-stage group masking: the fraction of (maskable) teacher tokens hidden per sequence."""
+    """Two-stage group masking (:mod:`hadna.masking`).
+
+    mask_ratio: the fraction of (maskable) teacher tokens hidden per sequence (of groups, see group_size).
+    group_size: for teachers with one token per nucleotide, stage 1 hides groups of this many consecutive
+    nucleotides (k-mer and BPE tokens are groups already; ignored for them).
+    teacher_input: what the teacher reads at masked tokens: mask_token (its mask token), n (its N token;
+    one-token-per-nucleotide teachers), causal_prefix (the unmasked sequence, and only tokens before the
+    first masked one are distilled; causal teachers), or auto = n for causal teachers, else mask_token.
+    docs/design.md ("Causal teachers and leakage") says what each one leaks.
+    """
 
     mask_ratio: float = 0.15
+    group_size: int = 6
+    teacher_input: Literal["auto", "mask_token", "n", "causal_prefix"] = "auto"
 
     def validate(self) -> None:
         if not 0.0 < self.mask_ratio < 1.0:
             raise ConfigError(f"masking.mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if self.group_size < 1:
+            raise ConfigError(f"masking.group_size must be >= 1, got {self.group_size}")
+        if self.teacher_input not in ("auto", "mask_token", "n", "causal_prefix"):
+            raise ConfigError(f"masking.teacher_input must be auto, mask_token, n or causal_prefix, got "
+                              f"{self.teacher_input!r}")
 
 
 @dataclass
@@ -247,6 +267,15 @@ class PretrainConfig:
                               "(a checkpoint directory) or teacher.cache (a `hadna cache-teacher` output)")
         if self.train.val_every and self.data.num_val_windows == 0:
             raise ConfigError("train.val_every is set but data.num_val_windows is 0 (no validation windows)")
+        if self.objective.distill_layers and self.teacher.layer != -1:
+            raise ConfigError("set either teacher.layer (one layer) or objective.distill_layers (several), not both")
+        if self.teacher.tokenizer not in ("auto", "kmer", "char", "offsets"):
+            raise ConfigError(f"teacher.tokenizer must be auto, kmer, char or offsets, got {self.teacher.tokenizer!r}")
+
+    @property
+    def teacher_layers(self) -> list[int]:
+        """The teacher's hidden states the objective distils from, in the order of its feature blocks."""
+        return [int(p["teacher"]) for p in self.objective.distill_layers] or [self.teacher.layer]
 
 
 @dataclass

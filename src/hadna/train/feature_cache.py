@@ -37,10 +37,11 @@ from ..errors import ConfigError, DataError, MissingFileError
 from ..utils.io import atomic_write_json
 from ..utils.logging import get_logger, progress
 from .checkpoint import describe_incompatibility
-from .samples import train_samples, token_counts, val_samples
+from .samples import plan_for, train_samples, token_counts, val_samples
 
 if TYPE_CHECKING:
     from ..data import GenomeWindows
+    from .samples import MaskPlan
     from ..teachers import Teacher
     from .config import PretrainConfig
 
@@ -51,8 +52,9 @@ FORMAT_VERSION = 1
 _DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
-def cache_fingerprint(cfg: "PretrainConfig") -> dict[str, Any]:
-    """What determines the cached samples and their features (JSON-able)."""
+def cache_fingerprint(cfg: "PretrainConfig", plan: "MaskPlan | None" = None) -> dict[str, Any]:
+    """What determines the cached samples and their features (JSON-able); ``plan``: the run's masking plan
+    (:func:`hadna.train.pretrain.mask_plan`; its tokens, group size and teacher input)."""
     data = asdict(cfg.data)
     data.pop("cache_dir", None)  # where the genome store is cached does not change its content
 
@@ -65,9 +67,16 @@ def cache_fingerprint(cfg: "PretrainConfig") -> dict[str, Any]:
     data["fasta"] = [file_id(p) for p in cfg.data.fasta]
     for key in ("bed", "val_bed"):
         data[key] = file_id(data.get(key))
-    return {"format_version": FORMAT_VERSION, "data": data, "train_seed": cfg.train.seed,
-            "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,
-            "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer}}
+    fp = {"format_version": FORMAT_VERSION, "data": data, "train_seed": cfg.train.seed,
+          "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,
+          "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer}}
+    # Multi-layer targets, and teachers other than NT 6-mers read through their mask token, add what decides
+    # their features and masks (absent for the original setting, so its caches stay valid).
+    if cfg.objective.distill_layers:
+        fp["teacher"]["layers"] = cfg.teacher_layers
+    if plan is not None and plan.describe() != plan_for(cfg.masking).describe():
+        fp["masking"] = plan.describe()
+    return fp
 
 
 def fingerprint_hash(fp: dict) -> str:
@@ -158,9 +167,10 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
         raise ConfigError(f"--num-samples must be >= 1, got {num_samples}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    fp = cache_fingerprint(cfg)
+    mplan = plan_for(cfg.masking, teacher.span_tokenizer, teacher.causal)
+    fp = cache_fingerprint(cfg, mplan)
     fp_hash = fingerprint_hash(fp)
-    D = teacher.hidden_size
+    D = teacher.feature_size  # len(layers) x hidden size
     plan = {"fingerprint_sha256": fp_hash, "dtype": dtype, "num_samples": num_samples, "hidden_size": D}
     index_file = out / "index.json"
     if index_file.is_file():
@@ -171,7 +181,8 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
         log.info("teacher feature cache %s was built with other settings; rebuilding it", out)
         index_file.unlink()  # from here on the directory is never mistaken for a complete cache
     val_ids = windows.val_windows()
-    counts = {"train": _all_counts(windows, num_samples, None), "val": _all_counts(windows, val_ids.shape[0], val_ids)}
+    counts = {"train": _all_counts(windows, num_samples, None, mplan.spans),
+              "val": _all_counts(windows, val_ids.shape[0], val_ids, mplan.spans)}
     progress_file = out / "progress.json"
     prog = _read_json(progress_file) if progress_file.is_file() else {}
     arrays = {}
@@ -205,9 +216,9 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
                     return out
                 idx = np.arange(start, min(start + batch_size, total), dtype=np.int64)
                 if split == "train":
-                    mb = train_samples(windows, idx, cfg.train.seed, cfg.masking.mask_ratio, teacher)
+                    mb = train_samples(windows, idx, cfg.train.seed, mplan)
                 else:
-                    mb = val_samples(windows, val_ids, idx, cfg.train.seed, cfg.masking.mask_ratio, teacher)
+                    mb = val_samples(windows, val_ids, idx, cfg.train.seed, mplan)
                 feats = teacher.features(mb.teacher_input_ids, mb.teacher_attention_mask).cpu().numpy()
                 for row, i in enumerate(idx.tolist()):
                     n = int(counts[split][i])
@@ -227,7 +238,8 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
             os.fsync(fh.fileno())
         os.replace(partial, out / f"{split}.npy")
     index = {"format": FORMAT, "version": FORMAT_VERSION, **plan, "fingerprint": fp,
-             "teacher": {"source": teacher.source, "num_layers": teacher.num_layers, "layer_index": teacher.layer},
+             "teacher": {"source": teacher.source, "num_layers": teacher.num_layers, "layer_index": teacher.layer,
+                         "layer_indices": teacher.layers, "tokens": teacher.family},
              "num_val": int(len(counts["val"])),
              "train": {"file": "train.npy", "token_counts": counts["train"].tolist()},
              "val": {"file": "val.npy", "token_counts": counts["val"].tolist()}}
@@ -238,7 +250,8 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
     return out
 
 
-def _all_counts(windows: "GenomeWindows", n: int, val_ids: torch.Tensor | None, chunk: int = 4096) -> np.ndarray:
-    parts = [token_counts(windows, np.arange(s, min(s + chunk, n), dtype=np.int64), val_ids)
+def _all_counts(windows: "GenomeWindows", n: int, val_ids: torch.Tensor | None, spans=None,
+                chunk: int = 4096) -> np.ndarray:
+    parts = [token_counts(windows, np.arange(s, min(s + chunk, n), dtype=np.int64), val_ids, spans)
              for s in range(0, n, chunk)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -31,7 +31,7 @@ from .checkpoint import CheckpointManager
 from .config import PretrainConfig, compat_dict
 from .distributed import DistEnv, barrier, init_distributed, load_windows, shutdown_distributed
 from .feature_cache import FeatureCache, cache_fingerprint
-from .samples import train_samples, val_samples
+from .samples import MaskPlan, plan_for, train_samples, val_samples
 from .trainer import Trainer, TrainResult
 
 log = get_logger("train.pretrain")
@@ -98,7 +98,23 @@ def load_teacher(cfg: PretrainConfig, device: torch.device):
     t = cfg.teacher
     return Teacher.from_pretrained(t.path, layer=t.layer, trust_remote_code=t.trust_remote_code,
                                    dtype=t.resolved_dtype(device.type), device=device,
-                                   local_files_only=t.local_files_only)
+                                   local_files_only=t.local_files_only, tokenizer=t.tokenizer,
+                                   layers=cfg.teacher_layers if cfg.objective.distill_layers else None)
+
+
+def mask_plan(cfg: PretrainConfig, teacher=None) -> MaskPlan:
+    """The masking plan of a run: the live teacher's span tokens, or (feature cache, no teacher loaded) the
+    tokens of ``teacher.path`` read without its weights; NT 6-mers for runs without a teacher."""
+    if teacher is not None:
+        return plan_for(cfg.masking, teacher.span_tokenizer, teacher.causal)
+    if cfg.objective.uses_teacher and cfg.teacher.path:
+        from ..teachers import Teacher
+
+        t = cfg.teacher
+        spans, causal = Teacher.span_tokenizer_from_pretrained(t.path, t.tokenizer, t.trust_remote_code,
+                                                               t.local_files_only)
+        return plan_for(cfg.masking, spans, causal)
+    return plan_for(cfg.masking)
 
 
 @dataclass
@@ -131,15 +147,16 @@ class HadPretraining:
         obj = cfg.objective
         self.cache: FeatureCache | None = None
         self.teacher = None
-        if obj.uses_teacher:
-            if cfg.teacher.cache:
-                self.cache = FeatureCache.open(cfg.teacher.cache, cache_fingerprint(cfg))
-            else:
-                self.teacher = teacher if teacher is not None else load_teacher(cfg, self.env.device)
+        if obj.uses_teacher and not cfg.teacher.cache:
+            self.teacher = teacher if teacher is not None else load_teacher(cfg, self.env.device)
+        self.plan = mask_plan(cfg, self.teacher)
+        if obj.uses_teacher and cfg.teacher.cache:
+            self.cache = FeatureCache.open(cfg.teacher.cache, cache_fingerprint(cfg, self.plan))
         self.windows = windows if windows is not None else load_windows(cfg.data, self.env)
         self.val_ids = self.windows.val_windows()
+        n_layers = len(cfg.teacher_layers)
         self.teacher_dim = (self.teacher.hidden_size if self.teacher is not None
-                            else self.cache.hidden_size if self.cache is not None else None)
+                            else self.cache.hidden_size // n_layers if self.cache is not None else None)
         self.model_config = cfg.model.build()
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank and every run
         self.model = HadPretrainingModel(HadModel(self.model_config), obj, teacher_dim=self.teacher_dim)
@@ -159,7 +176,7 @@ class HadPretraining:
 
     def make_batch(self, indices: np.ndarray) -> PretrainBatch:
         cfg = self.cfg
-        masked = train_samples(self.windows, indices, cfg.train.seed, cfg.masking.mask_ratio, self.teacher)
+        masked = train_samples(self.windows, indices, cfg.train.seed, self.plan)
         return PretrainBatch(masked, self._features("train", masked, indices), indices)
 
     def _features(self, split: str, masked: MaskedBatch, indices: np.ndarray) -> torch.Tensor | None:
@@ -192,8 +209,7 @@ class HadPretraining:
             out = []
             for s in range(0, self.val_ids.shape[0], bs):
                 idx = np.arange(s, min(s + bs, self.val_ids.shape[0]), dtype=np.int64)
-                masked = val_samples(self.windows, self.val_ids, idx, cfg.train.seed, cfg.masking.mask_ratio,
-                                     self.teacher)
+                masked = val_samples(self.windows, self.val_ids, idx, cfg.train.seed, self.plan)
                 out.append(PretrainBatch(masked, None, idx))
             self._val_batches = out
         return self._val_batches
@@ -221,7 +237,11 @@ class HadPretraining:
     # ------------------------------------------------------------------ trainer
     def compat(self) -> dict[str, Any]:
         cfg = self.cfg
-        return {"recipe": "pretrain", "model": model_compat(self.model_config), "objective": compat_dict(cfg.objective),
+        objective = compat_dict(cfg.objective)
+        if not cfg.objective.distill_layers:
+            objective.pop("distill_layers")  # records of runs from before multi-layer distillation stay compatible
+        extra = {"mask_plan": self.plan.describe()} if self.plan.describe() != plan_for(cfg.masking).describe() else {}
+        return {**extra, "recipe": "pretrain", "model": model_compat(self.model_config), "objective": objective,
                 "teacher_dim": self.teacher_dim, "teacher_layer": cfg.teacher.layer if cfg.objective.uses_teacher else None,
                 "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,
                 "data_seed": cfg.data.seed, "train_seed": cfg.train.seed,
@@ -292,6 +312,8 @@ def summary(task: HadPretraining, result: TrainResult) -> dict[str, Any]:
             "student_parameters": sum(p.numel() for p in task.model.student.parameters()),
             "final_train_metrics": result.metrics, "final_val_metrics": result.val_metrics,
             "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer, "cache": cfg.teacher.cache,
+                        "layers": cfg.teacher_layers, "tokens": task.plan.spans.family,
+                        "teacher_input": task.plan.teacher_input,
                         "hidden_size": task.teacher_dim} if cfg.objective.uses_teacher else None,
             "config": json.loads(json.dumps(to_dict(cfg), default=str)),
             "checkpoint": str(result.checkpoint) if result.checkpoint else None,
