@@ -207,3 +207,37 @@ def test_no_grad_forward_paths_match_naive(impl, T, monkeypatch):
             o1, s1 = chunk_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True)
             o2, s2 = naive_recurrent_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True)
         assert relative_error(o1, o2) <= TOL and relative_error(s1, s2) <= TOL
+
+
+def test_fla_signature_check_accepts_the_supported_api_and_names_what_changed():
+    from hadna.ops.gated_delta_rule.op import fla_signature_problems
+
+    # The parameter lists of fla 0.6.0 and 0.4.1, as in their sources.
+    def v060(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+             use_qk_l2norm_in_kernel=False, use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
+             state_v_first=False, cu_seqlens=None, cu_seqlens_cpu=None, chunk_indices=None, cp_context=None,
+             **kwargs):
+        pass
+
+    def v04(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+            use_qk_l2norm_in_kernel=False, cu_seqlens=None, **kwargs):
+        pass
+
+    def changed(q, k, v, beta, g, scale=None, initial_state=None, state_v_first=True):
+        pass
+
+    assert fla_signature_problems(v060) == [] and fla_signature_problems(v04) == []
+    problems = fla_signature_problems(changed)
+    assert any("positional" in p for p in problems) and any("output_final_state" in p for p in problems)
+    assert any("state_v_first defaults to True" in p for p in problems)
+
+
+def test_installed_fla_matches_the_supported_api():
+    pytest.importorskip("fla", reason="flash-linear-attention not installed")
+    try:
+        from fla.ops.gated_delta_rule import chunk_gated_delta_rule as kernel
+    except Exception as exc:  # pragma: no cover - a broken Triton install
+        pytest.skip(f"fla installed but its kernel does not import: {exc}")
+    from hadna.ops.gated_delta_rule.op import fla_signature_problems
+
+    assert fla_signature_problems(kernel) == []

@@ -1,19 +1,47 @@
 """Public entry point: validates inputs, then runs fla's Triton kernel on CUDA or our PyTorch kernel.
 
-flash-linear-attention (``pip install 'hadna[fla]'``, tested API range ``>=0.4,<0.6``) is optional.
-It is used only when the tensors live on a CUDA device and ``fla`` imports; set
+flash-linear-attention (``pip install 'hadna[fla]'``, API range ``>=0.4,<0.7``; 0.6.0's signature and
+semantics checked from its source) is optional. It is used only when the tensors live on a CUDA device,
+``fla`` imports and its ``chunk_gated_delta_rule`` has the signature and defaults hadna relies on
+(:func:`fla_signature_problems`: log-space ``g``, post-sigmoid ``beta``, ``[K, V]`` state, no in-kernel
+q/k normalisation); otherwise the PyTorch kernel runs, with a one-line warning saying why. Set
 ``HADNA_DISABLE_FLA=1`` (or pass ``backend="torch"``) to force the PyTorch path anywhere.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
-from typing import Literal
+import warnings
+from typing import Any, Callable, Literal
 
 import torch
 
 from .chunk import chunk_gated_delta_rule_torch
+
+#: Parameters of fla's kernel that hadna passes, in this positional order, then by keyword.
+_FLA_POSITIONAL = ("q", "k", "v", "g", "beta")
+_FLA_KEYWORDS = ("scale", "initial_state", "output_final_state")
+#: Optional fla parameters whose default must keep hadna's semantics (absent in older releases).
+_FLA_DEFAULTS: dict[str, Any] = {"use_qk_l2norm_in_kernel": False, "use_beta_sigmoid_in_kernel": False,
+                                 "state_v_first": False, "allow_neg_eigval": False}
+
+
+def fla_signature_problems(kernel: Callable[..., Any]) -> list[str]:
+    """What in ``kernel``'s signature differs from the fla API hadna calls (empty list: compatible)."""
+    try:
+        params = inspect.signature(kernel).parameters
+    except (TypeError, ValueError):
+        return ["its signature cannot be inspected"]
+    names = list(params)
+    problems = []
+    if names[:len(_FLA_POSITIONAL)] != list(_FLA_POSITIONAL):
+        problems.append(f"positional parameters are {names[:5]}, expected {list(_FLA_POSITIONAL)}")
+    problems += [f"no parameter {k!r}" for k in _FLA_KEYWORDS if k not in params]
+    problems += [f"{k} defaults to {params[k].default!r}, expected {v!r}" for k, v in _FLA_DEFAULTS.items()
+                 if k in params and params[k].default != v]
+    return problems
 
 
 @functools.lru_cache(maxsize=None)
@@ -21,6 +49,11 @@ def _fla_kernel():
     try:
         from fla.ops.gated_delta_rule import chunk_gated_delta_rule as fla_chunk  # type: ignore
     except Exception:  # ImportError, or a broken Triton install
+        return None
+    problems = fla_signature_problems(fla_chunk)
+    if problems:
+        warnings.warn("flash-linear-attention's chunk_gated_delta_rule differs from the API hadna supports ("
+                      + "; ".join(problems) + "); using hadna's PyTorch kernel", RuntimeWarning, stacklevel=2)
         return None
     return fla_chunk
 
