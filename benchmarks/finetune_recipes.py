@@ -65,10 +65,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--max-test-samples", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", required=True, help="directory for the per-run JSONs (resumable)")
     p.add_argument("--json", default=None, help="result JSON (default benchmarks/results/finetune_recipes.json)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     from hadna.eval.cli_options import slug
     from hadna.eval.loaders import load_task
