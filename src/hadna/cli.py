@@ -50,16 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; ``key=value`` overrides of the training commands may come anywhere on the line
+    (``hadna pretrain --config C --output-dir D optim.lr=1e-3``), not only right after ``--config C``."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        overrides = getattr(args, "overrides", None)
+        if overrides is None or any(a.startswith("-") or "=" not in a for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(overrides) + extra
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0
     from .errors import HadnaError
     from .utils.logging import setup_logging
+    from .utils.network import downloads_allowed, set_hub_offline
 
     setup_logging(verbose=args.verbose)
+    # Nothing reaches the network unless the user allowed it (a teacher config with local_files_only: false
+    # switches it back on when that teacher is loaded).
+    set_hub_offline(not downloads_allowed(args))
     try:
         return int(args._module.run(args) or 0)
     except HadnaError as exc:

@@ -462,7 +462,7 @@ def test_hf_adapter_converts_splits_and_columns(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
     data = load_hf_task("H3", revision="abc123")
     assert calls == [("InstaDeepAI/nucleotide_transformer_downstream_tasks", "H3",
-                      {"revision": "abc123", "cache_dir": None})]  # no trust_remote_code unless asked
+                      {"revision": "abc123", "cache_dir": None, "trust_remote_code": False})]  # always explicit
     assert data.train.sequences == ["ACGT", "GGCC", "ACGA"] and data.test.labels.tolist() == [1]
     assert "Hugging Face dataset" in data.source
 

@@ -49,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from hadna.eval.runner import BenchmarkConfig, run_benchmark
 
     data = read_yaml(args.config) if args.config else {}
+    if args.config:  # a pretrain/pipeline config given here: say so, rather than "no tasks given"
+        from hadna.train.config import check_recipe
+
+        check_recipe(data, "benchmark", args.config)
+        data.pop("recipe", None)
     for key, value in (("tasks", args.tasks), ("models", args.models), ("modes", args.modes)):
         if value is not None:
             data[key] = parse_list(value, str, f"--{key}")

@@ -13,12 +13,25 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from ..errors import MissingFileError
+from ..errors import DataError, MissingFileError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
 #: what a truncated or corrupt gzip stream raises while being read.
 GZIP_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def require_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` as a Path if it is a readable file; else a one-line error saying what is wrong with it
+    (:class:`MissingFileError` when absent, :class:`DataError` for a directory or another non-file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{what} {path} is a directory; pass a file")
+    if not path.exists():
+        raise MissingFileError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise DataError(f"{what} {path} is not a regular file")
+    return path
 
 
 @contextlib.contextmanager
@@ -29,9 +42,7 @@ def open_binary(path: str | Path, what: str = "file") -> Iterator[tuple[BinaryIO
     number of (compressed) bytes consumed so far, which is what a progress bar should count.
     Raises :class:`MissingFileError` (naming ``what``) if ``path`` is not a file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{what} not found: {path}")
+    path = require_file(path, what)
     with open(path, "rb") as raw:
         is_gzip = raw.read(2) == GZIP_MAGIC
         raw.seek(0)

@@ -27,11 +27,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, MissingFileError
+from ..data._files import GZIP_ERRORS, open_binary, require_file
+from ..errors import ConfigError, DataError
 from ..utils.io import atomic_path
 from ..utils.logging import get_logger, progress
 from .inference import Throughput, embed_sequences
-from .loaders import FASTA_SUFFIXES, clean_sequences, truncate
+from .loaders import FASTA_SUFFIXES, clean_sequences, find_column, truncate
 from .models import EvalModel
 
 log = get_logger("eval.embed")
@@ -55,16 +56,9 @@ def _kind(path: Path) -> str:
                     f"or .parquet)")
 
 
-def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
-    lower = {str(c).strip().lower(): c for c in columns}
-    return next((lower[w] for w in wanted if w in lower), None)
-
-
 def iter_chunks(path: str | Path, chunk_size: int = 4096) -> Iterator[tuple[list[str], list[str]]]:
     """Yield ``(ids, sequences)`` chunks of validated, upper-cased sequences (see module doc)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"input file not found: {path}")
+    path = require_file(path, "input file")
     kind = _kind(path)
     if kind == "fasta":
         from ..data.fasta import iter_fasta
@@ -83,10 +77,10 @@ def iter_chunks(path: str | Path, chunk_size: int = 4096) -> Iterator[tuple[list
     row0 = 0
     for frame in _table_batches(path, kind, chunk_size):
         cols = list(frame.columns)
-        seq_col = _pick(cols, SEQ_COLUMNS)
+        seq_col = find_column(cols, SEQ_COLUMNS, str(path))
         if seq_col is None:
             raise DataError(f"{path}: no 'sequence' or 'seq' column; columns found: {cols}")
-        id_col = _pick(cols, ID_COLUMNS)
+        id_col = find_column(cols, ID_COLUMNS, str(path))
         raw = frame[seq_col].tolist()
         line0 = row0 + (2 if kind != "parquet" else 0)
         word = "line" if kind != "parquet" else "row"
@@ -117,15 +111,14 @@ def _table_batches(path: Path, kind: str, chunk_size: int) -> Iterator[Any]:
         reader = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False,
                              na_filter=False, compression="infer", chunksize=chunk_size)
         yield from reader
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError,
+            *GZIP_ERRORS) as exc:
         raise DataError(f"{path}: cannot read as a table: {exc}") from None
 
 
 def count_records(path: str | Path) -> int:
     """Number of records (a cheap first pass; parquet reads its metadata only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"input file not found: {path}")
+    path = require_file(path, "input file")
     kind = _kind(path)
     if kind == "parquet":
         import pyarrow.parquet as pq
@@ -134,11 +127,18 @@ def count_records(path: str | Path) -> int:
             return pq.ParquetFile(path).metadata.num_rows
         except Exception as exc:
             raise DataError(f"{path}: cannot read as parquet: {exc}") from None
-    if kind == "fasta":
-        from .loaders import _open_text
-
-        with _open_text(path) as fh:
-            return sum(1 for line in fh if line.startswith(">"))
+    if kind == "fasta":  # count header lines ('>' at a line start) in blocks
+        count, last = 0, b"\n"
+        with open_binary(path, "input file") as (stream, _, _):
+            while True:
+                try:
+                    block = stream.read(1 << 20)
+                except GZIP_ERRORS as exc:
+                    raise DataError(f"{path}: truncated or corrupt gzip ({exc})") from None
+                if not block:
+                    return count
+                count += (last + block).count(b"\n>")
+                last = block[-1:]
     return sum(len(f) for f in _table_batches(path, kind, 65536))
 
 
@@ -151,6 +151,8 @@ def embed_file(model: EvalModel, input_path: str | Path, out_path: str | Path, *
         raise ConfigError(f"--out {out}: unknown output format {suffix or '(none)'}; use .npy or .parquet")
     if chunk_size < 1 or batch_size < 1:
         raise ConfigError("chunk and batch sizes must be >= 1")
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; give the output file's name (e.g. {out / ('embeddings' + suffix)})")
     total = count_records(input_path)
     if total == 0:
         raise DataError(f"{input_path}: no sequences")
@@ -159,10 +161,15 @@ def embed_file(model: EvalModel, input_path: str | Path, out_path: str | Path, *
     written = 0
     ids_path = out.with_name(out.name + ".ids.tsv")
     bar = progress(total=total, desc="embedding", unit="seq")
+    if suffix == ".npy" and ids_path.is_dir():
+        raise ConfigError(f"{ids_path} is a directory; it would hold the ids of --out {out}")
+    # Both outputs are written to temporaries; the ids are published right after the embeddings (an error
+    # before that removes both temporaries, so no orphan ids file is left next to an old or absent --out).
     with contextlib.ExitStack() as stack:
+        ids_tmp = stack.enter_context(atomic_path(ids_path)) if suffix == ".npy" else None
         tmp = stack.enter_context(atomic_path(out, suffix=suffix))
-        if suffix == ".npy":
-            ids_fh = stack.enter_context(open(stack.enter_context(atomic_path(ids_path)), "w", newline=""))
+        if ids_tmp is not None:
+            ids_fh = stack.enter_context(open(ids_tmp, "w", newline=""))
             ids_writer = csv.writer(ids_fh, delimiter="\t", lineterminator="\n")
             ids_writer.writerow(["index", "id", "length"])
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, model.hidden_size))

@@ -58,6 +58,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..data._files import GZIP_ERRORS
 from ..data.fasta import iter_fasta
 from ..errors import ConfigError, DataError, HadnaError, MissingFileError
 from ..tokenization import reverse_complement
@@ -293,12 +294,18 @@ def read_labelled_fasta(path: Path) -> tuple[list[str], np.ndarray]:
     return clean_sequences(seqs, locate), parse_labels(raw_labels, locate)
 
 
-def _find_column(columns: list[str], wanted: tuple[str, ...]) -> str | None:
-    lower = {str(c).strip().lower(): c for c in columns}
-    for name in wanted:
-        if name in lower:
-            return lower[name]
-    return None
+def find_column(columns: list[Any], wanted: tuple[str, ...], where: str) -> Any | None:
+    """The one column named like ``wanted`` (case-insensitive), or None; several candidates are an error.
+
+    Candidates: every column whose name is one of ``wanted`` (``sequence`` and ``seq`` together are
+    ambiguous), and pandas' renamed repeats of a header (``label.1`` for a second ``label`` column).
+    """
+    alternatives = "|".join(map(re.escape, wanted))
+    hits = [c for c in columns if re.fullmatch(rf"(?:{alternatives})(?:\.\d+)?", str(c).strip().lower())]
+    if len(hits) > 1:
+        raise DataError(f"{where}: {len(hits)} columns could hold the {wanted[0]}s ({', '.join(repr(str(c)) for c in hits)}); "
+                        f"keep exactly one (a repeated header is read as NAME.1)")
+    return hits[0] if hits and str(hits[0]).strip().lower() in wanted else None
 
 
 def columns_to_split(columns: Mapping[str, list[Any]], where: str,
@@ -309,8 +316,8 @@ def columns_to_split(columns: Mapping[str, list[Any]], where: str,
     0 gives 0-based row numbers for in-memory tables such as Hub datasets).
     """
     names = list(columns)
-    seq_col = _find_column(names, SEQUENCE_COLUMNS)
-    label_col = _find_column(names, (LABEL_COLUMN,))
+    seq_col = find_column(names, SEQUENCE_COLUMNS, where)
+    label_col = find_column(names, (LABEL_COLUMN,), where)
     missing = [w for w, c in (("'sequence' or 'seq'", seq_col), ("'label'", label_col)) if c is None]
     if missing:
         raise DataError(f"{where}: missing column {' and '.join(missing)}; columns found: {names}")
@@ -344,7 +351,8 @@ def read_table(path: Path) -> tuple[list[str], np.ndarray]:
                              keep_default_na=False, na_filter=False, compression="infer")
         else:
             raise DataError(f"{path}: unknown table format (expected .csv, .tsv, .parquet, optionally .gz)")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError,
+            *GZIP_ERRORS) as exc:
         if isinstance(exc, HadnaError):
             raise
         raise DataError(f"{path}: cannot read as a table: {exc}") from None
@@ -593,6 +601,13 @@ def _check_labels(spec: TaskSpec, class_names: tuple[str, ...] | None, splits: R
         raise DataError(f"{train_src}: the training data has a single class ({int(present[0])}); "
                         f"classification needs at least 2")
     num_classes = spec.num_classes
+    if num_classes is None and not class_names and int(present.max()) >= present.size:
+        # Inferred class count: labels must be 0..C-1, all present (labels 0 and 1000000 are not 1000001 classes).
+        bad = int(present[present >= present.size][0])
+        first = int(np.flatnonzero(train_labels == bad)[0])
+        raise DataError(f"{train_src}: label {bad} (sample {first + 1} of this split): the training data has "
+                        f"{present.size} distinct labels {_shown_labels(present)}, so labels must be "
+                        f"0..{present.size - 1}; renumber them (or give the task's num_classes)")
     if num_classes is None:
         num_classes = len(class_names) if class_names else int(present.max()) + 1
     for role, (_, labels, src) in splits.items():
@@ -616,6 +631,11 @@ def _check_labels(spec: TaskSpec, class_names: tuple[str, ...] | None, splits: R
     if len(class_names) != num_classes:
         raise DataError(f"{train_src}: {len(class_names)} class names {list(class_names)} for {num_classes} classes")
     return tuple(class_names)
+
+
+def _shown_labels(values: np.ndarray, limit: int = 6) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return "{" + shown + (", ...}" if len(values) > limit else "}")
 
 
 def _finish(spec: TaskSpec, raw: RawSplits, class_names: tuple[str, ...] | None,
@@ -664,6 +684,8 @@ def load_split_files(spec: TaskSpec, data_dir: str | Path | None = None, *, trun
     for role in ("train", "validation", "test"):
         if role in spec.files:
             path = task_dir / spec.files[role]
+            if path.is_dir():
+                raise DataError(f"task {spec.name!r}: {role} file {path} is a directory; pass a file")
             if not path.is_file():
                 raise MissingFileError(f"task {spec.name!r}: {role} file not found: {path} "
                                        f"(in {path.parent}: {_listing(path.parent)})")
@@ -773,7 +795,8 @@ def load_hf_task(task: TaskSpec | str, *, dataset: str | None = None, config: st
     ``dataset``/``config`` default to the spec's ``hf_dataset``/``hf_config``. Needs the optional
     ``datasets`` package (``pip install 'hadna[hub]'``), imported here and nowhere else. Splits:
     ``train``; ``validation``/``dev``/``valid`` if present; ``test`` if present. Columns as for tables.
-    ``trust_remote_code`` is passed on only when True (the user must ask for it).
+    ``trust_remote_code`` is always passed explicitly (False unless the user asked for it), so the
+    dataset's own loading script never runs, and no "run the custom code? [y/N]" prompt appears.
     """
     spec = get_task(task) if isinstance(task, str) else task
     repo = dataset or spec.hf_dataset
@@ -784,9 +807,8 @@ def load_hf_task(task: TaskSpec | str, *, dataset: str | None = None, config: st
     except ImportError:
         raise HadnaError("loading from the Hugging Face Hub needs the optional 'datasets' package: "
                          "pip install 'hadna[hub]' (or use local files with --data-dir)") from None
-    kwargs: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir}
-    if trust_remote_code:
-        kwargs["trust_remote_code"] = True
+    kwargs: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir,
+                              "trust_remote_code": bool(trust_remote_code)}
     name = config if config is not None else spec.hf_config
     try:
         ds = datasets.load_dataset(repo, name, **kwargs)

@@ -47,6 +47,7 @@ from torch import nn
 
 from ..errors import CheckpointError, ConfigError, MissingFileError
 from ..utils.logging import get_logger
+from ..utils.weights import load_errors, note_pickled_weights, weights_error
 from .kmer import describe_ks, kmer_frequencies, num_features, parse_ks
 
 log = get_logger("eval.models")
@@ -339,13 +340,14 @@ def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, dev
         module = HadForSequenceClassification(config)
         notes.append(f"architecture of {spec.target}, random init (init seed {seed}); its weights are not used")
     else:
+        note_pickled_weights(spec.target, "model")
         try:
             with _quiet_transformers():
                 module, info = HadForSequenceClassification.from_pretrained(
                     spec.target, ignore_mismatched_sizes=True, output_loading_info=True, trust_remote_code=False,
                     **overrides)
-        except (OSError, ValueError, RuntimeError, TypeError) as exc:
-            raise CheckpointError(f"{spec.target}: cannot load the hadna checkpoint: {exc}") from None
+        except load_errors() as exc:
+            raise weights_error(exc, spec.target, "hadna checkpoint") from None
         if _check_had_loading(spec.target, info):
             gen = torch.Generator().manual_seed(seed)
             _init_linear_(module.classifier, module.config.initializer_range, gen)
@@ -549,11 +551,14 @@ def load_hf(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, devi
                     config, trust_remote_code=bool(spec.trust_remote_code))
                 info: dict[str, Any] = {}
             else:
+                note_pickled_weights(spec.target, "model")
                 module, info = AutoModelForSequenceClassification.from_pretrained(
                     spec.target, num_labels=num_labels, ignore_mismatched_sizes=True, output_loading_info=True,
                     **kwargs)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise _hf_error(spec, "model", exc) from None
+    except load_errors() as exc:
+        if isinstance(exc, (OSError, ValueError, KeyError, TypeError)) and "weights_only" not in str(exc):
+            raise _hf_error(spec, "model", exc) from None
+        raise weights_error(exc, f"hf:{spec.target}", "model weights") from None
     if module.config.pad_token_id is None:
         module.config.pad_token_id = tokenizer.pad_token_id
     if not random_init:
@@ -626,11 +631,43 @@ def load_eval_model(spec: ModelSpec, num_labels: int, *, seed: int = 0, random_i
     return load_hf(spec, num_labels, seed, random_init, dev)
 
 
-def iter_batches_by_length(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Index batches of ``batch_size`` after a stable sort by decreasing length (less padding).
+#: a sequence this many times longer than the median is an outlier (warned about, batched on its own).
+OUTLIER_FACTOR = 10
+_WARNED_OUTLIERS: set[tuple[int, int, int, int]] = set()
 
-    Used for inference, where the order does not change any result (outputs go back to their index).
+
+def iter_batches_by_length(lengths: Sequence[int] | np.ndarray, batch_size: int,
+                           max_tokens: int | None = None) -> list[np.ndarray]:
+    """Index batches for inference: a stable sort by decreasing length, then at most ``batch_size``
+    sequences and at most ``max_tokens`` padded nucleotides (rows x the batch's longest) per batch.
+
+    The one batching helper of the inference paths (probe embeddings, ``hadna embed``, fine-tuning's
+    validation/test predictions); the order changes no result (outputs go back to their index).
+    ``max_tokens`` defaults to ``batch_size`` x the 95th-percentile length: homogeneous data gets
+    full batches, while one 100 kb sequence among 200 nt ones is embedded alone instead of padding a
+    whole batch to 100 kb. Outliers (over ``OUTLIER_FACTOR`` x the median length) are logged once.
     """
-    lengths = np.asarray(lengths)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.size == 0:
+        return []
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    if max_tokens is None:
+        max_tokens = batch_size * max(int(np.percentile(lengths, 95, method="higher")), 1)
+    median = max(float(np.median(lengths)), 1.0)
+    outliers = np.flatnonzero(lengths > OUTLIER_FACTOR * median)
+    key = (lengths.size, int(median), int(lengths.max()), outliers.size)
+    if outliers.size and key not in _WARNED_OUTLIERS:  # once per data set, not once per epoch
+        _WARNED_OUTLIERS.add(key)
+        longest = int(outliers[np.argmax(lengths[outliers])])
+        log.warning("%d sequence(s) are over %dx the median length (%d nt), the longest %d nt (sequence %d); each "
+                    "such batch is capped at %d nucleotides, so it runs with fewer sequences (use --max-length to "
+                    "truncate them)", outliers.size, OUTLIER_FACTOR, int(median), int(lengths[longest]), longest + 1,
+                    max_tokens)
     order = np.argsort(-lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches, i = [], 0
+    while i < len(order):
+        size = max(1, min(batch_size, max_tokens // max(int(lengths[order[i]]), 1)))
+        batches.append(order[i:i + size])
+        i += size
+    return batches

@@ -129,6 +129,10 @@ class RunRecord:
         schema = data.get("schema", SCHEMA)
         if schema != SCHEMA:
             raise DataError(f"{where}: unsupported schema {schema!r} (this hadna reads {SCHEMA!r})")
+        missing = [k for k in ("task", "model", "mode") if k not in data]
+        if missing:
+            raise DataError(f"{where}: not a hadna run record (the JSON that finetune/benchmark write per task, model "
+                            f"and mode); it lacks {', '.join(missing)} (keys found: {', '.join(sorted(data)[:8])})")
         try:
             return from_dict(cls, data)
         except ConfigError as exc:

@@ -96,6 +96,10 @@ def load_teacher(cfg: PretrainConfig, device: torch.device):
     from ..teachers import Teacher
 
     t = cfg.teacher
+    if not t.local_files_only:  # the config allows downloading the teacher: lift the CLI's offline mode
+        from ..utils.network import set_hub_offline
+
+        set_hub_offline(False)
     return Teacher.from_pretrained(t.path, layer=t.layer, trust_remote_code=t.trust_remote_code,
                                    dtype=t.resolved_dtype(device.type), device=device,
                                    local_files_only=t.local_files_only, tokenizer=t.tokenizer,
