@@ -271,8 +271,8 @@ class HadPretrainingModel(nn.Module):
                 raise ValueError(f"teacher features of width {teacher_features.shape[-1]} cannot hold {K} layers")
             width_k = teacher_features.shape[-1] // K
             distill = features.new_zeros((), dtype=torch.float32)
-            for k, (head, s_layer, (t_layer, _, weight)) in enumerate(zip(heads, self._student_layers, self.pairs)):
-                feats = features if s_layer == self._last else out.hidden_states[s_layer]
+            for k, (head, s_index, (t_layer, s_layer, weight)) in enumerate(zip(heads, self._student_layers, self.pairs)):
+                feats = features if s_index == self._last else out.hidden_states[s_index]
                 target = teacher_features[..., k * width_k:(k + 1) * width_k]
                 sq_sum, width = self.distillation_sum(feats, batch, target, head)
                 part = sq_sum / (_normaliser(totals, "visible_tokens", features) * width)

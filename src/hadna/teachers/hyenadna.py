@@ -95,12 +95,14 @@ class HyenaDNAConfig:
     def from_dict(cls, config: Mapping[str, Any]) -> "HyenaDNAConfig":
         known = {f.name for f in fields(cls)}
         cfg = cls(**{k: v for k, v in config.items() if k in known})
-        if cfg.d_inner is None:
-            cfg.d_inner = 4 * cfg.d_model
         problems = cfg.problems()
         if problems:
             raise CheckpointError(f"HyenaDNA config not supported by hadna's native port: {'; '.join(problems)}")
         return cfg
+
+    def __post_init__(self):
+        if self.d_inner is None:
+            self.d_inner = 4 * self.d_model
 
     def problems(self) -> list[str]:
         out = []

@@ -366,7 +366,8 @@ class Teacher:
             model, info = AutoModel.from_pretrained(name, dtype=dtype, output_loading_info=True, **common)
         except Exception as exc:  # noqa: BLE001
             raise CheckpointError(f"cannot load teacher model {where}: {type(exc).__name__}: {exc}") from exc
-        missing = sorted(info.get("missing_keys", ()))
+        heads = ("pooler.", "lm_head.", "cls.", "classifier.", "score.")  # not used for features
+        missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(heads))
         if missing:
             raise CheckpointError(f"teacher checkpoint {where} lacks weights ({', '.join(missing[:3])}"
                                   f"{', ...' if len(missing) > 3 else ''}): wrong architecture or truncated file")

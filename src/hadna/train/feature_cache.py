@@ -37,11 +37,10 @@ from ..errors import ConfigError, DataError, MissingFileError
 from ..utils.io import atomic_write_json
 from ..utils.logging import get_logger, progress
 from .checkpoint import describe_incompatibility
-from .samples import plan_for, train_samples, token_counts, val_samples
+from .samples import MaskPlan, plan_for, train_samples, token_counts, val_samples
 
 if TYPE_CHECKING:
     from ..data import GenomeWindows
-    from .samples import MaskPlan
     from ..teachers import Teacher
     from .config import PretrainConfig
 
@@ -74,7 +73,7 @@ def cache_fingerprint(cfg: "PretrainConfig", plan: "MaskPlan | None" = None) -> 
     # their features and masks (absent for the original setting, so its caches stay valid).
     if cfg.objective.distill_layers:
         fp["teacher"]["layers"] = cfg.teacher_layers
-    if plan is not None and plan.describe() != plan_for(cfg.masking).describe():
+    if plan is not None and plan.describe() != MaskPlan(cfg.masking.mask_ratio).describe():
         fp["masking"] = plan.describe()
     return fp
 

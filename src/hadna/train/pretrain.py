@@ -244,7 +244,8 @@ class HadPretraining:
         objective = compat_dict(cfg.objective)
         if not cfg.objective.distill_layers:
             objective.pop("distill_layers")  # records of runs from before multi-layer distillation stay compatible
-        extra = {"mask_plan": self.plan.describe()} if self.plan.describe() != plan_for(cfg.masking).describe() else {}
+        plan = self.plan.describe()
+        extra = {"mask_plan": plan} if plan != MaskPlan(cfg.masking.mask_ratio).describe() else {}
         return {**extra, "recipe": "pretrain", "model": model_compat(self.model_config), "objective": objective,
                 "teacher_dim": self.teacher_dim, "teacher_layer": cfg.teacher.layer if cfg.objective.uses_teacher else None,
                 "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,
