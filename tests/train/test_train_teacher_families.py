@@ -140,3 +140,37 @@ def test_a_missing_hyenadna_folder_is_one_line(tmp_path, genome_fasta, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "teacher checkpoint directory not found" in err and "hyenadna" in err.lower()
+
+
+def _loss_columns(path: Path) -> dict[str, list[float]]:
+    from hadna.train.metrics_log import read_csv
+
+    cols = ("loss", "recon_loss", "distill_loss", "masked_nt", "grad_norm")
+    rows = read_csv(path)
+    return {c: [float(r[c]) for r in rows] for c in cols}
+
+
+@pytest.mark.slow
+def test_ddp_and_accumulation_equal_one_process_with_a_char_teacher_and_two_layers(tmp_path, genome_fasta,
+                                                                                   family_teachers):
+    """2 gloo ranks x 2 micro-batches == 1 process x 1 batch, HyenaDNA-style teacher, multi-layer targets."""
+    import os
+    import subprocess
+
+    def cfg(out, **train):
+        data = config_dict(genome_fasta, family_teachers["hyenadna"], out, max_steps=3, val_every=3, save_every=3,
+                           **train)
+        data["objective"]["distill_layers"] = MULTI
+        return data
+
+    run_pretrain(from_dict(PretrainConfig, cfg(tmp_path / "single")))
+    cfg_file = tmp_path / "ddp.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg(tmp_path / "ddp", grad_accum_steps=2)))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "hadna.cli", "pretrain", "--config", str(cfg_file)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    single, ddp = _loss_columns(tmp_path / "single" / "metrics.csv"), _loss_columns(tmp_path / "ddp" / "metrics.csv")
+    for c in single:
+        assert ddp[c] == pytest.approx(single[c], rel=1e-4, abs=1e-7), c
