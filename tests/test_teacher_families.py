@@ -227,3 +227,12 @@ def test_non_nucleotide_student_ids_are_refused():
     for family in ("bpe", "char-cls"):
         with pytest.raises(InvalidSequenceError, match="not a nucleotide"):
             FAMILIES[family]("right")(ids)
+
+
+def test_causal_teachers_are_recognised_from_their_config():
+    from hadna.teachers.wrapper import is_causal_config
+
+    assert is_causal_config({"model_type": "hyenadna"}) and is_causal_config({"is_decoder": True})
+    assert is_causal_config({"model_type": "x", "architectures": ["DnaGPTForCausalLM"]})
+    assert not is_causal_config({"model_type": "bert", "architectures": ["BertForMaskedLM"]})
+    assert not is_causal_config({"model_type": "caduceus"})  # bidirectional (BiMamba)

@@ -372,7 +372,7 @@ class Teacher:
             raise CheckpointError(f"teacher checkpoint {where} lacks weights ({', '.join(missing[:3])}"
                                   f"{', ...' if len(missing) > 3 else ''}): wrong architecture or truncated file")
         log.info("teacher %s: %s via transformers AutoModel, %s tokens", where, type(model).__name__, family)
-        causal = bool(getattr(model.config, "is_decoder", False))
+        causal = is_causal_config(model.config.to_dict())
         return cls(model.to(device), layer=layer, source=where, span_tokenizer=spans, layers=layers, causal=causal)
 
     @staticmethod
@@ -400,7 +400,7 @@ class Teacher:
 
                 vocab = AutoTokenizer.from_pretrained(name, **common).get_vocab()
             return KmerSpanTokenizer(_nt_lookup(vocab, where)), False
-        return _hf_span_tokenizer(name, where, family, common), bool(config.get("is_decoder", False))
+        return _hf_span_tokenizer(name, where, family, common), is_causal_config(config)
 
     @classmethod
     def _from_native_ntv2(
@@ -489,6 +489,21 @@ class Teacher:
             f"tokens={self.family}, "
             f"dtype={self.dtype}, device={self.device})"
         )
+
+
+#: model types whose models read left to right only (HyenaDNA has its own loader and is always causal).
+CAUSAL_MODEL_TYPES = frozenset({"hyenadna", "gpt2", "gpt_neox", "gptj", "llama", "mistral", "mamba", "mamba2",
+                                "stripedhyena", "evo", "qwen2"})
+
+
+def is_causal_config(config: Mapping) -> bool:
+    """Whether a checkpoint's config.json describes a causal (left-to-right) model: ``is_decoder``, a causal
+    ``model_type`` (:data:`CAUSAL_MODEL_TYPES`) or only ``*ForCausalLM`` architectures. Decides the default
+    ``masking.teacher_input`` (docs/design.md, "Causal teachers and leakage")."""
+    if config.get("is_decoder") or config.get("model_type") in CAUSAL_MODEL_TYPES:
+        return True
+    archs = config.get("architectures") or []
+    return bool(archs) and all(str(a).endswith("ForCausalLM") for a in archs)
 
 
 def _detect_family(config: Mapping, tokenizer: str, directory: Path) -> str:
