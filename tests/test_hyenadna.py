@@ -155,3 +155,15 @@ def test_config_refusals():
         HyenaDNAConfig.from_dict({"hyena_order": 3, "d_model": 8})
     assert HyenaDNAConfig.from_dict({"d_model": 8}).d_inner == 32
     assert isinstance(HyenaDNAModel(HyenaDNAConfig(d_model=8, n_layer=1, max_seq_len=8, emb_dim=3)), HyenaDNAModel)
+
+
+def test_half_precision_keeps_the_filters_in_float32(tiny):
+    model = load_hyenadna(tiny, dtype=torch.bfloat16)
+    assert model.backbone.layers[0].mixer.filter_fn.pos_emb.t.dtype == torch.float32
+    assert model.backbone.layers[0].mixer.in_proj.weight.dtype == torch.bfloat16
+    ids = _ids(2, 40)
+    with torch.no_grad():
+        half = model(ids).last_hidden_state
+        full = load_hyenadna(tiny)(ids).last_hidden_state
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), full, atol=0.1, rtol=0.05)

@@ -33,7 +33,8 @@ Causality and padding: the model has no attention mask; token ``j`` reads tokens
 right padding never changes the features of real tokens. Left-padded rows are shifted so their real
 tokens start at position 0, run, and shifted back (positions enter the filters, so a left-padded
 sequence gets exactly the features it gets unpadded). Inputs longer than ``max_seq_len`` tokens are an
-error (the filters exist only up to that length).
+error (the filters exist only up to that length). In half precision (GPU teachers) the filter generator
+stays float32 and the long convolution runs in float32, like the reference code's FFT.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ class _ImplicitFilter(nn.Module):
         self.modulation = _Modulation(d)
 
     def filter(self, length: int) -> torch.Tensor:
+        """The long filters ``[L, d]``, in the generator's own dtype (kept float32 by :func:`load_hyenadna`)."""
         z, t = self.pos_emb.z[:, :length], self.pos_emb.t[:, :length]
         h = self.implicit_filter(z.to(self.implicit_filter[0].weight.dtype))
         return self.modulation(t, h)[0]                                     # [L, d]
@@ -374,7 +376,11 @@ def load_hyenadna(path: str | os.PathLike, dtype: torch.dtype = torch.float32,
     ignored = sorted(k for k in state if not k.startswith("backbone."))
     if ignored:
         log.info("HyenaDNA checkpoint %s: ignoring head weights %s", source, ", ".join(ignored[:5]))
-    return model.eval().to(device=device, dtype=dtype)
+    model = model.eval().to(device=device, dtype=dtype)
+    if dtype != torch.float32:  # positions t in [0, 1] and the sine MLP lose too much in half precision
+        for block in model.backbone.layers:
+            block.mixer.filter_fn.float()
+    return model
 
 
 def save_hyenadna(model: HyenaDNAModel, path: str | os.PathLike) -> Path:
