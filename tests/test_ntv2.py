@@ -496,3 +496,14 @@ def test_missing_or_foreign_vocab(state, tmp_path):
     (d / "vocab.txt").unlink()
     with pytest.raises(MissingFileError, match="no vocab.txt"):
         Teacher.from_pretrained(d)
+
+
+def test_several_layers_are_concatenated_in_order(ckpt):
+    import torch
+
+    ids = torch.tensor([[4, 5, 6, 7, 4, 5, 6, 7, 8, 4, 5]])
+    both = Teacher.from_pretrained(ckpt, layers=[1, -1])
+    toks = both.tokenize_batch(ids)
+    parts = [Teacher.from_pretrained(ckpt, layer=k).features(toks.input_ids, toks.attention_mask) for k in (1, -1)]
+    assert both.layers == [1, LAYERS] and both.feature_size == 2 * H
+    assert torch.equal(both.features(toks.input_ids, toks.attention_mask), torch.cat(parts, -1))

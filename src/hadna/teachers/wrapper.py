@@ -281,7 +281,7 @@ class Teacher:
                     f"that Python code, so it is never done by default: re-run with --trust-remote-code "
                     f"(trust_remote_code=True) if you trust the checkpoint's source"
                 )
-            return cls._from_native_ntv2(name, where, cfg_file, layer, torch_dtype, dev, local_files_only)
+            return cls._from_native_ntv2(name, where, cfg_file, layer, torch_dtype, dev, local_files_only, layers)
         if family != "kmer":
             return cls._from_generic(name, where, config, family, layer, layers, trust_remote_code, torch_dtype, dev,
                                      local_files_only)
@@ -405,7 +405,7 @@ class Teacher:
     @classmethod
     def _from_native_ntv2(
         cls, name: str, where: str, cfg_file: Path, layer: int, dtype: torch.dtype, device: torch.device,
-        local_files_only: bool,
+        local_files_only: bool, layers: Sequence[int] | None = None,
     ) -> "Teacher":
         """NTv2-style checkpoint -> hadna's native NTv2 model (config, vocab and weights read as data only)."""
         from hadna.teachers.ntv2 import load_ntv2, read_vocab
@@ -421,7 +421,7 @@ class Teacher:
         vocab = read_vocab(directory)
         _nt_lookup(vocab, where)  # fail on a non-NT vocabulary before loading weights
         model = load_ntv2(directory, dtype=dtype, device=device)
-        return cls(model, vocab, layer=layer, source=where)
+        return cls(model, vocab, layer=layer, source=where, layers=layers)
 
     @property
     def device(self) -> torch.device:
