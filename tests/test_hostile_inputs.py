@@ -570,3 +570,141 @@ def test_overrides_are_accepted_anywhere_on_the_line():
         parse_args(build_parser(), ["pretrain", "--config", "c.yaml", "a=1", "--output-dir", "d", "oops"])
     with pytest.raises(SystemExit):                             # and for commands without overrides
         parse_args(build_parser(), ["info", "x=1"])
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. Resuming a fine-tune on other data is refused (seeds of two data sets are never averaged)
+# ------------------------------------------------------------------------------------------------
+
+def test_finetune_resume_with_another_training_file_is_refused(tmp_path, capsys):
+    train_a, _ = write_task(tmp_path / "a")
+    train_b, _ = write_task(tmp_path / "b", labels=(np.arange(40) + 1) % 2)  # same rows, other labels
+    common = ["finetune", "--model", "preset:had-tiny", "--task-name", "t", "--mode", "probe",
+              "--output-dir", tmp_path / "runs"]
+    rc, _, err = run_cli(capsys, common + ["--train-file", train_a, "--seeds", "1,"])
+    assert rc == 0, err[-2000:]
+    record = tmp_path / "runs" / "t" / "had-tiny_random_init.probe.json"
+    before = snapshot(tmp_path / "runs")
+    rc, _, err = run_cli(capsys, common + ["--train-file", train_b, "--seeds", "1,2"])
+    assert_one_line_error(rc, err, f"{record} holds seeds run on other data")
+    assert snapshot(tmp_path / "runs") == before
+    rc, _, err = run_cli(capsys, common + ["--train-file", train_a, "--seeds", "1,2"])  # same data: resumes
+    assert rc == 0 and [r["seed"] for r in json.loads(record.read_text())["results"]] == [1, 2]
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. pretrain --resume with settings the checkpoint fixes is refused; schedule changes are applied
+# ------------------------------------------------------------------------------------------------
+
+def test_pretrain_resume_refuses_changed_optimiser_settings(tmp_path, capsys, genome_fasta):
+    out = tmp_path / "pt"
+    cfg = pretrain_config(tmp_path, genome_fasta, out)
+    rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg])
+    assert rc == 0, err[-2000:]
+    before = snapshot(out)
+    for override, shown in (("optim.lr=1e-2", "optim.lr: 0.003 -> 0.01"),
+                            ("optim.weight_decay=0.5", "optim.weight_decay: 0.01 -> 0.5")):
+        rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg, "--resume", override, "train.max_steps=3"])
+        assert_one_line_error(rc, err, shown)
+        assert snapshot(out) == before  # training_summary.json never records values that were not used
+    rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg, "--resume", "train.max_steps=3"])
+    assert rc == 0, err[-2000:]
+    summary = json.loads((out / "final" / "training_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["config"]["optim"]["lr"] == 3e-3
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. Cached data is checksummed: an overwritten cache (same shape and dtype) is never used silently
+# ------------------------------------------------------------------------------------------------
+
+def test_overwritten_teacher_feature_cache_is_refused(tmp_path, genome_fasta, nt_teacher, capsys):
+    from hadna.config import from_dict, read_yaml
+    from hadna.errors import DataError
+    from hadna.train.config import PretrainConfig
+    from hadna.train.feature_cache import FeatureCache, build_feature_cache
+    from hadna.train.pretrain import HadPretraining
+
+    cfg_file = pretrain_config(tmp_path, genome_fasta, tmp_path / "pt", teacher=str(nt_teacher))
+    cfg = from_dict(PretrainConfig, read_yaml(cfg_file))
+    task = HadPretraining(cfg)
+    cache = build_feature_cache(cfg, tmp_path / "cache", 8, task.teacher, task.windows, batch_size=4)
+    FeatureCache.open(cache)  # intact: opens
+    arr = np.lib.format.open_memmap(cache / "train.npy", mode="r+")
+    arr[3] = arr[3] + np.float16(1)  # overwritten in place: same shape and dtype
+    arr.flush()
+    del arr
+    with pytest.raises(DataError, match=r"teacher feature cache .*train\.npy: bytes 0-[\d,]+ fail their checksum"):
+        FeatureCache.open(cache)
+    rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg_file, f"teacher.cache={cache}"])
+    assert_one_line_error(rc, err, "fail their checksum")
+
+
+def test_overwritten_genome_token_cache_is_detected(tmp_path, genome_fasta, caplog):
+    from hadna.data.genome import GenomeStore
+    from hadna.errors import DataError
+
+    store = GenomeStore.from_fasta(genome_fasta, tmp_path / "gcache")
+    original = np.array(store.tokens)
+    tokens_file = next((tmp_path / "gcache").glob("genome-*.tokens.npy"))
+    arr = np.load(tokens_file, mmap_mode="r+")
+    arr[100:200] = np.where(arr[100:200] == 4, 7, 4)  # A <-> T on 100 bases: same shape, same dtype
+    arr.flush()
+    del arr
+    with pytest.raises(DataError, match="genome token cache .* fail their checksum"):
+        GenomeStore.load(next((tmp_path / "gcache").glob("genome-*.json")))
+    again = GenomeStore.from_fasta(genome_fasta, tmp_path / "gcache")  # training: rebuilt, with a warning
+    assert "fail their checksum" in caplog.text and not again.cache_hit
+    np.testing.assert_array_equal(np.array(again.tokens), original)
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. Two processes writing one output directory: exactly one runs, the other names the lock holder
+# ------------------------------------------------------------------------------------------------
+
+HOLD_SCRIPT = r'''
+import sys, time
+from pathlib import Path
+import hadna.train.pretrain as pretrain
+run = pretrain._run_pretrain
+
+def held(*args, **kwargs):  # the lock is held from here on; wait until the test's second process has tried
+    go = Path(sys.argv[1])
+    while not go.exists():
+        time.sleep(0.05)
+    return run(*args, **kwargs)
+
+pretrain._run_pretrain = held
+from hadna.cli import main
+sys.exit(main(sys.argv[2:]))
+'''
+
+
+def test_two_pretrain_processes_on_one_directory(tmp_path, genome_fasta):
+    """The first process holds the lock (it waits, inside it, for the test's signal); the second, with a
+    different config and the same output directory, exits 2 naming the first one's pid; the first then
+    runs to the end, alone."""
+    import time
+
+    out = tmp_path / "pt"
+    cfg_a = pretrain_config(tmp_path, genome_fasta, out)
+    cfg_b = tmp_path / "other.yaml"
+    cfg_b.write_text(cfg_a.read_text().replace("seed: 1", "seed: 2"))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    go = tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(go), "pretrain", "--config", str(cfg_a)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = out / ".hadna.lock"
+    deadline = time.monotonic() + 120
+    while first.poll() is None and not (lock.is_file() and "pid" in lock.read_text()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, "-m", "hadna.cli", "pretrain", "--config", str(cfg_b)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    go.touch()
+    _, err_first = first.communicate(timeout=300)
+    assert first.returncode == 0, err_first[-2000:]
+    assert_one_line_error(second.returncode, second.stderr, f"is in use by hadna pid {first.pid} on ")
+    assert json.loads((out / "final" / "training_summary.json").read_text())["config"]["train"]["seed"] == 1
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # a header and one row per step of the first run only
+    assert not lock.read_text()  # released: the file no longer names a holder

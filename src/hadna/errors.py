@@ -35,5 +35,9 @@ class CheckpointError(HadnaError, RuntimeError):
     """A checkpoint is truncated, corrupt or incompatible."""
 
 
+class DirectoryInUseError(HadnaError, RuntimeError):
+    """Another live process holds the output directory's lock (the message names its pid)."""
+
+
 class TrainingError(HadnaError, RuntimeError):
     """Training cannot continue (for example a non-finite loss); the last good checkpoint is kept."""

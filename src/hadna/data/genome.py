@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError, MissingFileError
-from ..utils.io import atomic_path
+from ..utils.io import SHARD_BYTES, atomic_path, shard_digests, verify_shard_digests
 from ..utils.logging import get_logger, progress
 from ..vocab import DECODE_LUT, N_ID
 from .fasta import DEFAULT_BLOCK_SIZE, iter_fasta_blocks
@@ -40,7 +40,7 @@ from .fasta import DEFAULT_BLOCK_SIZE, iter_fasta_blocks
 log = get_logger("data.genome")
 
 FORMAT = "hadna-genome-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-shard sha256 of the tokens file in the index, verified on open
 #: temporary files are created private (0600); a cache next to a shared genome should be readable by all
 _FILE_MODE = 0o644
 
@@ -180,6 +180,7 @@ class GenomeStore:
         if tokens.dtype != np.uint8 or tokens.ndim != 1 or tokens.shape[0] != meta["total_length"]:
             raise DataError(f"{tokens_path}: tokens file does not match its index {index_path} "
                             f"(dtype {tokens.dtype}, shape {tokens.shape}, expected {meta['total_length']} uint8)")
+        verify_shard_digests(tokens_path, meta["sha256"], "genome token cache", meta["shard_bytes"])
         return cls(tokens, meta["names"], meta["offsets"], meta["lengths"], meta["n_counts"],
                    sources=meta["key"]["sources"], cache_hit=True)
 
@@ -240,12 +241,13 @@ class GenomeStore:
                 fh.write(header)
                 fh.flush()
                 os.chmod(tmp, _FILE_MODE)
+                digests = shard_digests(tmp)
         finally:
             bar.close()
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "key": key, "tokens_file": tokens_path.name,
                 "total_length": total, "names": names, "offsets": offsets.tolist(), "lengths": lengths,
-                "n_counts": n_counts}
+                "n_counts": n_counts, "shard_bytes": SHARD_BYTES, "sha256": digests}
         with atomic_path(index_path) as tmp:
             tmp.write_text(json.dumps(meta, indent=1) + "\n")
             os.chmod(tmp, _FILE_MODE)

@@ -168,6 +168,19 @@ class TaskData:
                         self.train.subset(te, f"{self.train.source} (fold {f} test)")))
         return out
 
+    def fingerprint(self) -> str:
+        """sha256 of every split's rows (sequence and label, after truncation) and the class names: two
+        loads give the same fingerprint exactly when they hold the same data."""
+        import hashlib
+
+        h = hashlib.sha256("\t".join(self.class_names).encode())
+        for role, s in (("train", self.train), ("validation", self.validation), ("test", self.test)):
+            if s is not None:
+                h.update(f"\n#{role} {len(s)}\n".encode())
+                h.update(s.labels.astype("<i8").tobytes())
+                h.update("\n".join(s.sequences).encode())
+        return h.hexdigest()
+
     def summary(self) -> dict[str, Any]:
         """JSON-friendly description for run records and logs."""
         k = self.num_classes
@@ -176,7 +189,7 @@ class TaskData:
                   if s is not None}
         return {"task": self.name, "benchmark": self.spec.benchmark, "class_names": list(self.class_names),
                 "source": self.source, "splits": splits, "counters": dict(self.counters),
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "fingerprint": self.fingerprint()}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -351,6 +351,20 @@ def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> Non
                           f"or --overwrite to start again")
 
 
+def _same_data(old: RunRecord, data: TaskData, path: Path) -> None:
+    """Seeds of one record must come from one data set: resuming on other data would average the two."""
+    before, now = old.data.get("fingerprint"), data.fingerprint()
+    if before is None:  # a record written before fingerprints: compare what it says about its splits
+        same = {k: {f: v.get(f) for f in ("n", "class_counts", "source")} for k, v in old.data.get("splits", {}).items()} \
+            == {k: {f: v[f] for f in ("n", "class_counts", "source")} for k, v in data.summary()["splits"].items()}
+    else:
+        same = before == now
+    if not same:
+        raise ConfigError(f"{path} holds seeds run on other data ({old.data.get('source', '?')}; data fingerprint "
+                          f"{(before or 'not recorded')[:12]}) than this run's ({data.source}; {now[:12]}); their results "
+                          f"must not be averaged: use another --output-dir, or --overwrite to start again")
+
+
 def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str | Path | None = None, *,
                  overwrite: bool = False) -> RunRecord:
     """Run (or resume) every seed of ``cfg`` for one task and one model; return the record.
@@ -373,6 +387,7 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
             raise ConfigError(f"{out} holds {record.task}/{record.model}/{record.mode}, not "
                               f"{data.name}/{spec.name}/{cfg.mode}; use another --output-dir")
         _compatible(record, protocol, out)
+        _same_data(record, data, out)
         record.seeds = record.seeds + [s for s in seeds if s not in record.seeds]
         if record.done_seeds:
             log.info("%s: resuming; seeds already done: %s", out, record.done_seeds)

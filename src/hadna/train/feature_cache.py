@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError, MissingFileError
-from ..utils.io import atomic_write_json
+from ..utils.io import SHARD_BYTES, atomic_write_json, shard_digests, verify_shard_digests
 from ..utils.logging import get_logger, progress
 from .checkpoint import describe_incompatibility
 from .samples import MaskPlan, plan_for, train_samples, token_counts, val_samples
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = get_logger("train.cache")
 
 FORMAT = "hadna-teacher-features"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-shard sha256 of train.npy / val.npy in index.json, verified on open
 _DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
@@ -106,6 +106,9 @@ class FeatureCache:
             raise MissingFileError(f"teacher feature cache {path} not found (no index.json); build it with "
                                    "`hadna cache-teacher --config <config> --num-samples N --out <dir>`")
         index = _read_json(index_file)
+        if index.get("format") == FORMAT and index.get("version") == 1:
+            raise DataError(f"teacher feature cache {path} was built by an older hadna without checksums; rebuild it "
+                            "with `hadna cache-teacher` (same arguments)")
         if index.get("format") != FORMAT or index.get("version") != FORMAT_VERSION:
             raise DataError(f"{index_file}: not a {FORMAT} v{FORMAT_VERSION} index")
         if expected is not None and index["fingerprint_sha256"] != fingerprint_hash(expected):
@@ -124,6 +127,7 @@ class FeatureCache:
             if arr.shape != (rows, index["hidden_size"]) or arr.dtype != np.dtype(index["dtype"]):
                 raise DataError(f"{file}: shape {arr.shape} {arr.dtype} does not match its index "
                                 f"({rows}, {index['hidden_size']}) {index['dtype']}")
+            verify_shard_digests(file, index[split]["sha256"], "teacher feature cache", index[split]["shard_bytes"])
             arrays[split] = arr
         return cls(path, index, arrays["train"], arrays["val"])
 
@@ -174,7 +178,7 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
     index_file = out / "index.json"
     if index_file.is_file():
         index = _read_json(index_file)
-        if {k: index.get(k) for k in plan} == plan:
+        if {k: index.get(k) for k in plan} == plan and index.get("version") == FORMAT_VERSION:
             log.info("teacher feature cache %s is complete and up to date", out)
             return out
         log.info("teacher feature cache %s was built with other settings; rebuilding it", out)
@@ -240,8 +244,8 @@ def build_feature_cache(cfg: "PretrainConfig", out: str | os.PathLike, num_sampl
              "teacher": {"source": teacher.source, "num_layers": teacher.num_layers, "layer_index": teacher.layer,
                          "layer_indices": teacher.layers, "tokens": teacher.family},
              "num_val": int(len(counts["val"])),
-             "train": {"file": "train.npy", "token_counts": counts["train"].tolist()},
-             "val": {"file": "val.npy", "token_counts": counts["val"].tolist()}}
+             **{s: {"file": f"{s}.npy", "token_counts": counts[s].tolist(), "shard_bytes": SHARD_BYTES,
+                    "sha256": shard_digests(out / f"{s}.npy")} for s in ("train", "val")}}
     atomic_write_json(index_file, index, indent=None)
     progress_file.unlink(missing_ok=True)
     log.info("wrote teacher feature cache %s: %d training + %d validation samples, %s x %d", out, num_samples,

@@ -270,11 +270,22 @@ def write_run_config(cfg: PretrainConfig, output_dir: Path) -> None:
 
 def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | None = None,
                  teacher=None) -> TrainResult:
-    """Everything ``hadna pretrain`` does: set up (DDP if launched by torchrun), train, export ``final/``."""
-    from .export import export_final
+    """Everything ``hadna pretrain`` does: set up (DDP if launched by torchrun), train, export ``final/``.
+
+    The output directory is locked for the whole run: a second process writing into it stops at once.
+    """
+    from ..utils.io import lock_directory, remove_stale_temporaries
 
     if output_dir is not None:
         cfg.train.output_dir = output_dir
+    with lock_directory(cfg.train.output_dir):
+        remove_stale_temporaries(Path(cfg.train.output_dir) / "final")  # a final/ export of a killed run
+        return _run_pretrain(cfg, resume, teacher)
+
+
+def _run_pretrain(cfg: PretrainConfig, resume: bool, teacher) -> TrainResult:
+    from .export import export_final
+
     cfg.validate()
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)

@@ -267,11 +267,22 @@ class TeacherTraining:
 
 # ----------------------------------------------------------------------------- running and exporting
 def run_teacher_train(cfg: TeacherTrainConfig, resume: bool = False, output_dir: str | None = None) -> TrainResult:
-    """Everything ``hadna teacher-train`` does: set up (DDP under torchrun), train, export ``final/``."""
-    from .pretrain import check_inputs, write_run_config
+    """Everything ``hadna teacher-train`` does: set up (DDP under torchrun), train, export ``final/``.
+
+    The output directory is locked for the whole run: a second process writing into it stops at once.
+    """
+    from ..utils.io import lock_directory, remove_stale_temporaries
 
     if output_dir is not None:
         cfg.train.output_dir = output_dir
+    with lock_directory(cfg.train.output_dir):
+        remove_stale_temporaries(Path(cfg.train.output_dir) / "final")  # a final/ export of a killed run
+        return _run_teacher_train(cfg, resume)
+
+
+def _run_teacher_train(cfg: TeacherTrainConfig, resume: bool) -> TrainResult:
+    from .pretrain import check_inputs, write_run_config
+
     cfg.validate()
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)

@@ -79,6 +79,13 @@ def _as_float(v: Any) -> float:
     return float(v.detach().float().item()) if isinstance(v, torch.Tensor) else float(v)
 
 
+def _same_values(a: Any, b: Any) -> bool:
+    """Equal numbers (or lists of numbers) up to float round-off."""
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b))
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+
+
 class Trainer:
     """See the module docstring. ``compat``: JSON-able record that must match on resume (model shape,
     objective, ...); ``tokens_per_step``: input tokens per global step (for the nt/s figure); ``name``:
@@ -305,11 +312,37 @@ class Trainer:
         log.info("resumed from %s (step %d)", ckpt.path, ckpt.step)
         return ckpt.step
 
+    _OPTIM_KEYS = (("initial_lr", "optim.lr"), ("weight_decay", "optim.weight_decay"), ("betas", "optim.betas"),
+                   ("eps", "optim.eps"))
+
+    def _check_fixed_settings(self, ckpt: LoadedCheckpoint) -> None:
+        """Optimiser settings live in the checkpoint's optimizer state and would silently win over a changed
+        config (which training_summary.json would then misreport): refuse the change. Schedule settings
+        (warmup, min_lr_ratio, max_steps) are taken from the config on resume; a change is logged."""
+        saved = ckpt.json("optimizer").get("param_groups", [])
+        diffs: dict[str, str] = {}
+        for old, new in zip(saved, self.optimizer.param_groups):
+            for key, name in self._OPTIM_KEYS:
+                a, b = old.get(key), new.get(key)
+                b = list(b) if isinstance(b, tuple) else b
+                if a is not None and b is not None and not _same_values(a, b):
+                    diffs.setdefault(name, f"{name}: {a} -> {b}")
+        if diffs:
+            raise CheckpointError(f"checkpoint {ckpt.path} fixes the optimiser settings it was trained with, and this "
+                                  f"resume changes them ({'; '.join(diffs.values())}); resume with the run's own values "
+                                  f"(its config.yaml) or start a new run in another --output-dir")
+        sched = ckpt.json("scheduler")
+        for key in ("warmup_steps", "max_steps", "min_lr_ratio"):
+            if key in sched and sched[key] != getattr(self.schedule, key):
+                log.info("resume: learning-rate schedule %s %s (the checkpoint's run used %s)", key,
+                         getattr(self.schedule, key), sched[key])
+
     def _load(self, ckpt: LoadedCheckpoint) -> None:
         diffs = describe_incompatibility(ckpt.state.get("compat", {}), self.compat)
         if diffs:
             raise CheckpointError(f"checkpoint {ckpt.path} was written by an incompatible run; differences: "
                                   + "; ".join(diffs) + ". Use the original config or a new --output-dir")
+        self._check_fixed_settings(ckpt)
         try:
             self.model.load_state_dict(ckpt.tensors("model", self.env.device), strict=True)
             self.optimizer.load_state_dict(unflatten_optimizer_state(ckpt.tensors("optimizer"), ckpt.json("optimizer")))

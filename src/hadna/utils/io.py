@@ -111,6 +111,99 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+_HELD_LOCKS: dict[str, tuple[int, int]] = {}  # resolved directory -> (fd, depth) held by this process
+LOCK_FILE = ".hadna.lock"
+
+
+@contextlib.contextmanager
+def lock_directory(path: str | os.PathLike, what: str = "output directory") -> Iterator[None]:
+    """Hold an exclusive lock on directory ``path`` (created if needed) for the ``with`` block.
+
+    A second process that asks for the same directory gets a one-line
+    :class:`~hadna.errors.DirectoryInUseError` naming the holder's pid, host and start time, instead of
+    both writing into it. The lock is ``flock`` on ``path/.hadna.lock``, so the operating system drops it
+    when the holder exits, however it exits (no stale lock after a crash). Re-entrant within a process.
+    Under ``torchrun`` only rank 0 (``RANK`` unset or 0) locks: the other ranks belong to the same run.
+    """
+    import fcntl
+    import socket
+    import time
+
+    from ..errors import DirectoryInUseError
+
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        yield
+        return
+    directory = Path(path)
+    created = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    key = str(directory.resolve())
+    if key in _HELD_LOCKS:
+        fd, depth = _HELD_LOCKS[key]
+        _HELD_LOCKS[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _HELD_LOCKS[key]
+            _HELD_LOCKS[key] = (fd, depth - 1)
+        return
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise DirectoryInUseError(f"{what} {directory} is in use by {holder}; wait for it to finish or choose "
+                                  f"another --output-dir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"hadna pid {os.getpid()} on {socket.gethostname()} (since "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+    _HELD_LOCKS[key] = (fd, 1)
+    try:
+        yield
+    finally:
+        del _HELD_LOCKS[key]
+        os.ftruncate(fd, 0)
+        if created and [p.name for p in directory.iterdir()] == [LOCK_FILE]:  # a run that wrote nothing
+            with contextlib.suppress(OSError):
+                (directory / LOCK_FILE).unlink()
+                directory.rmdir()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+#: bytes per checksummed shard of a cache file (one sha256 each; a damaged shard is named in the error).
+SHARD_BYTES = 64 << 20
+
+
+def shard_digests(path: str | os.PathLike, shard_bytes: int = SHARD_BYTES) -> list[str]:
+    """sha256 of each ``shard_bytes`` piece of a file (the last may be shorter); stored next to big caches."""
+    import hashlib
+
+    out = []
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(shard_bytes)
+            if not block:
+                return out
+            out.append(hashlib.sha256(block).hexdigest())
+
+
+def verify_shard_digests(path: str | os.PathLike, digests: list[str], what: str,
+                         shard_bytes: int = SHARD_BYTES) -> None:
+    """Raise a one-line :class:`~hadna.errors.DataError` if ``path``'s content is not what ``digests`` record
+    (checked shard by shard, ~1 GB/s): a cache overwritten after it was built is never used silently."""
+    from ..errors import DataError
+
+    actual = shard_digests(path, shard_bytes)
+    for i, (a, b) in enumerate(zip(actual, digests)):
+        if a != b:
+            raise DataError(f"{what} {path}: bytes {i * shard_bytes:,}-{min((i + 1) * shard_bytes, os.path.getsize(path)):,} "
+                            f"fail their checksum (the file changed after it was built); rebuild it")
+    if len(actual) != len(digests):
+        raise DataError(f"{what} {path}: {os.path.getsize(path):,} bytes, not the size it was built with; rebuild it")
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
