@@ -150,27 +150,27 @@ def _loss_columns(path: Path) -> dict[str, list[float]]:
     return {c: [float(r[c]) for r in rows] for c in cols}
 
 
-@pytest.mark.slow
-def test_ddp_and_accumulation_equal_one_process_with_a_char_teacher_and_two_layers(tmp_path, genome_fasta,
-                                                                                   family_teachers):
-    """2 gloo ranks x 2 micro-batches == 1 process x 1 batch, HyenaDNA-style teacher, multi-layer targets."""
-    import os
-    import subprocess
-
+def test_ranks_and_micro_batches_equal_one_batch_with_a_char_teacher_and_two_layers(tmp_path, genome_fasta,
+                                                                                    family_teachers):
+    """What DDP equivalence rests on, for a HyenaDNA-style teacher with two distilled layers: a rank's share of
+    a step holds the same samples (masks, teacher features) as the whole batch, and 4 accumulated micro-batches
+    normalised by the step's global counts give the one-batch losses. (The 2-process gloo run of the same
+    config, tests/train/test_train_distributed.py's recipe, also matched to 1e-4; it costs ~25 s, so the
+    suite keeps the in-process check.)"""
     def cfg(out, **train):
-        data = config_dict(genome_fasta, family_teachers["hyenadna"], out, max_steps=3, val_every=3, save_every=3,
+        data = config_dict(genome_fasta, family_teachers["hyenadna"], out, max_steps=2, val_every=0, save_every=0,
                            **train)
         data["objective"]["distill_layers"] = MULTI
-        return data
+        return from_dict(PretrainConfig, data)
 
-    run_pretrain(from_dict(PretrainConfig, cfg(tmp_path / "single")))
-    cfg_file = tmp_path / "ddp.yaml"
-    cfg_file.write_text(yaml.safe_dump(cfg(tmp_path / "ddp", grad_accum_steps=2)))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "hadna.cli", "pretrain", "--config", str(cfg_file)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    single, ddp = _loss_columns(tmp_path / "single" / "metrics.csv"), _loss_columns(tmp_path / "ddp" / "metrics.csv")
-    for c in single:
-        assert ddp[c] == pytest.approx(single[c], rel=1e-4, abs=1e-7), c
+    task = HadPretraining(cfg(tmp_path / "t"))
+    whole = task.batch_fn(1, 0, 1, 1)[0]
+    parts = [mb for r in range(2) for mb in task.batch_fn(1, r, 2, 2)]
+    for key in ("input_ids", "masked", "teacher_input_ids", "distill_tokens"):
+        assert torch.equal(torch.cat([getattr(p.masked, key) for p in parts]), getattr(whole.masked, key)), key
+    assert torch.equal(torch.cat([p.teacher_features for p in parts]), whole.teacher_features)
+    run_pretrain(cfg(tmp_path / "one"))
+    run_pretrain(cfg(tmp_path / "four", grad_accum_steps=4))
+    one, four = _loss_columns(tmp_path / "one" / "metrics.csv"), _loss_columns(tmp_path / "four" / "metrics.csv")
+    for c in one:
+        assert four[c] == pytest.approx(one[c], rel=1e-5, abs=1e-7), c
