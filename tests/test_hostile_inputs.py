@@ -358,6 +358,30 @@ def test_pickled_weights(tmp_path, capsys, had_dir, nt_teacher):
     assert not pwned.exists() and not (tmp_path / "f.npy").exists()
 
 
+def test_allow_download_restores_the_environments_own_offline_setting(monkeypatch):
+    """--allow-download lifts hadna's offline mode but not one the user set (HF_HUB_OFFLINE=1 still wins)."""
+    import huggingface_hub.constants as hub
+
+    import hadna.utils.network as net
+
+    saved = dict(net._ORIGINAL)
+    try:
+        for name in net._ENV:
+            monkeypatch.delenv(name, raising=False)
+        net._ORIGINAL.update({name: None for name in net._ENV})
+        net.set_hub_offline(True)
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and hub.HF_HUB_OFFLINE is True
+        net.set_hub_offline(False)
+        assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
+        net._ORIGINAL["HF_HUB_OFFLINE"] = "1"
+        net.set_hub_offline(False)
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and hub.HF_HUB_OFFLINE is True
+    finally:
+        net._ORIGINAL.clear()
+        net._ORIGINAL.update(saved)
+        net.set_hub_offline(False)  # back to this session's own setting
+
+
 # ------------------------------------------------------------------------------------------------
 # The table: one in-process CLI call per case -> exit 2 + one line naming file/row/problem, or success;
 # never a traceback, never a pre-existing file changed, never a new file left behind by a failure.
@@ -665,24 +689,27 @@ HOLD_SCRIPT = r'''
 import sys, time
 from pathlib import Path
 import hadna.train.pretrain as pretrain
+from hadna.cli import main
+
+start, hold = Path(sys.argv[1]), Path(sys.argv[2])  # wait for `start` before running; hold the lock until `hold`
 run = pretrain._run_pretrain
 
-def held(*args, **kwargs):  # the lock is held from here on; wait until the test's second process has tried
-    go = Path(sys.argv[1])
-    while not go.exists():
-        time.sleep(0.05)
+def held(*args, **kwargs):  # inside the output-directory lock
+    while not hold.exists():
+        time.sleep(0.02)
     return run(*args, **kwargs)
 
 pretrain._run_pretrain = held
-from hadna.cli import main
-sys.exit(main(sys.argv[2:]))
+while not start.exists():
+    time.sleep(0.02)
+sys.exit(main(sys.argv[3:]))
 '''
 
 
 def test_two_pretrain_processes_on_one_directory(tmp_path, genome_fasta):
-    """The first process holds the lock (it waits, inside it, for the test's signal); the second, with a
-    different config and the same output directory, exits 2 naming the first one's pid; the first then
-    runs to the end, alone."""
+    """Two real processes, different configs, one output directory. The first takes the lock (and keeps it
+    until the test says so); the second then exits 2 naming the first one's pid; the first runs to the end.
+    Both import hadna in parallel (signal files order them), so the test costs about one process start."""
     import time
 
     out = tmp_path / "pt"
@@ -690,20 +717,23 @@ def test_two_pretrain_processes_on_one_directory(tmp_path, genome_fasta):
     cfg_b = tmp_path / "other.yaml"
     cfg_b.write_text(cfg_a.read_text().replace("seed: 1", "seed: 2"))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    go = tmp_path / "go"
-    first = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(go), "pretrain", "--config", str(cfg_a)],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    go_a, go_b, release = tmp_path / "go-a", tmp_path / "go-b", tmp_path / "release"
+    go_a.touch()
+    procs = [subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(go), str(release), "pretrain", "--config",
+                               str(cfg)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for go, cfg in ((go_a, cfg_a), (go_b, cfg_b))]
+    first, second = procs
     lock = out / ".hadna.lock"
     deadline = time.monotonic() + 120
     while first.poll() is None and not (lock.is_file() and "pid" in lock.read_text()):
         assert time.monotonic() < deadline
-        time.sleep(0.05)
-    second = subprocess.run([sys.executable, "-m", "hadna.cli", "pretrain", "--config", str(cfg_b)], env=env,
-                            capture_output=True, text=True, timeout=300)
-    go.touch()
+        time.sleep(0.02)
+    go_b.touch()  # the second process tries now, while the first holds the lock
+    _, err_second = second.communicate(timeout=300)
+    release.touch()
     _, err_first = first.communicate(timeout=300)
     assert first.returncode == 0, err_first[-2000:]
-    assert_one_line_error(second.returncode, second.stderr, f"is in use by hadna pid {first.pid} on ")
+    assert_one_line_error(second.returncode, err_second, f"is in use by hadna pid {first.pid} on ")
     assert json.loads((out / "final" / "training_summary.json").read_text())["config"]["train"]["seed"] == 1
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 1 + 2  # a header and one row per step of the first run only
