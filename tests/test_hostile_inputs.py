@@ -427,6 +427,10 @@ CASES = {
     "labels-with-a-gap": (lambda t, m: ["finetune", "--model", "preset:had-tiny", "--mode", "probe",
                                         "--train-file", _csv(t / "gap.csv", "sequence,label\n" + "ACGT,0\nACGA,2\n" * 10),
                                         "--output-dir", t / "runs"], "label 2 (sample 2 of this split)"),
+    "num-classes-1000001": (lambda t, m: ["finetune", "--model", "preset:had-tiny", "--mode", "probe", "--num-classes",
+                                          "1000001", "--train-file",
+                                          _csv(t / "big.csv", "sequence,label\n" + "ACGT,0\nACGA,1000000\n" * 10)],
+                            "num_classes 1,000,001 is more than hadna handles"),
     # item 9: embed on broken inputs
     "embed-truncated-gzip": (lambda t, m: ["embed", "--model", "preset:had-tiny", "--input", _truncated_gz(t / "t.fa.gz"),
                                            "--out", t / "e.npy"], "t.fa.gz: truncated or corrupt gzip"),

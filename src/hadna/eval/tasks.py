@@ -59,6 +59,8 @@ NoTestPolicy = Literal["holdout", "kfold"]
 
 BENCHMARKS: tuple[str, ...] = ("genomic_benchmarks", "nucleotide_transformer", "gue", "custom")
 METRICS: tuple[str, ...] = ("accuracy", "mcc", "f1")
+#: the most classes a task may have (metrics build a num_classes x num_classes confusion matrix).
+MAX_CLASSES = 10_000
 SPLIT_ROLES: tuple[str, ...] = ("train", "validation", "test")
 
 
@@ -105,6 +107,9 @@ class TaskSpec:
             raise ConfigError(f"{where}: metric {self.metric!r} is not one of {list(METRICS)}")
         if self.num_classes is not None and self.num_classes < 2:
             raise ConfigError(f"{where}: num_classes must be >= 2, got {self.num_classes}")
+        if self.num_classes is not None and self.num_classes > MAX_CLASSES:
+            raise ConfigError(f"{where}: num_classes {self.num_classes:,} is more than hadna handles ({MAX_CLASSES:,}; "
+                              f"its confusion matrix is num_classes^2): labels must be class indices 0..C-1")
         if self.class_names is not None:
             if self.num_classes is not None and len(self.class_names) != self.num_classes:
                 raise ConfigError(f"{where}: {len(self.class_names)} class_names for num_classes={self.num_classes}")
