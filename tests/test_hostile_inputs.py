@@ -630,11 +630,15 @@ def test_pretrain_resume_refuses_changed_optimiser_settings(tmp_path, capsys, ge
     rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg])
     assert rc == 0, err[-2000:]
     before = snapshot(out)
+    stale = out / f".final.tmp-{_dead_pid()}"  # what a run killed while exporting final/ leaves
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
     for override, shown in (("optim.lr=1e-2", "optim.lr: 0.003 -> 0.01"),
                             ("optim.weight_decay=0.5", "optim.weight_decay: 0.01 -> 0.5")):
         rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg, "--resume", override, "train.max_steps=3"])
         assert_one_line_error(rc, err, shown)
         assert snapshot(out) == before  # training_summary.json never records values that were not used
+        assert not stale.exists()        # the lock holder removed the dead process's temporary at the start
     rc, _, err = run_cli(capsys, ["pretrain", "--config", cfg, "--resume", "train.max_steps=3"])
     assert rc == 0, err[-2000:]
     summary = json.loads((out / "final" / "training_summary.json").read_text())

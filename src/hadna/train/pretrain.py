@@ -274,12 +274,11 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | No
 
     The output directory is locked for the whole run: a second process writing into it stops at once.
     """
-    from ..utils.io import lock_directory, remove_stale_temporaries
+    from ..utils.io import lock_directory
 
     if output_dir is not None:
         cfg.train.output_dir = output_dir
-    with lock_directory(cfg.train.output_dir):
-        remove_stale_temporaries(Path(cfg.train.output_dir) / "final")  # a final/ export of a killed run
+    with lock_directory(cfg.train.output_dir, clean=("final",)):  # and a final/ export of a killed run goes
         return _run_pretrain(cfg, resume, teacher)
 
 

@@ -116,7 +116,8 @@ LOCK_FILE = ".hadna.lock"
 
 
 @contextlib.contextmanager
-def lock_directory(path: str | os.PathLike, what: str = "output directory") -> Iterator[None]:
+def lock_directory(path: str | os.PathLike, what: str = "output directory",
+                   clean: tuple[str, ...] = ()) -> Iterator[None]:
     """Hold an exclusive lock on directory ``path`` (created if needed) for the ``with`` block.
 
     A second process that asks for the same directory gets a one-line
@@ -124,6 +125,7 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory") -> I
     both writing into it. The lock is ``flock`` on ``path/.hadna.lock``, so the operating system drops it
     when the holder exits, however it exits (no stale lock after a crash). Re-entrant within a process.
     Under ``torchrun`` only rank 0 (``RANK`` unset or 0) locks: the other ranks belong to the same run.
+    ``clean``: entries of ``path`` whose stale temporaries (of dead processes) the lock holder removes.
     """
     import fcntl
     import socket
@@ -160,6 +162,8 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory") -> I
                   f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
     _HELD_LOCKS[key] = (fd, 1)
     try:
+        for name in clean:
+            remove_stale_temporaries(directory / name)
         yield
     finally:
         del _HELD_LOCKS[key]
