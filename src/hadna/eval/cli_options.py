@@ -71,7 +71,7 @@ def add_protocol_arguments(p: argparse.ArgumentParser, with_mode: bool = True) -
                    help="stratified subsample of the test set (same for every seed; tables flag it as capped)")
     g.add_argument("--cv-folds", type=int, default=None, help="folds for tasks without a test split (default: the task's)")
     g.add_argument("--probe-c-grid", default=None, metavar="LIST",
-                   help="probe: inverse regularisation strengths to search (default 1e-3,...,100)")
+                   help="probe: inverse regularisation strengths to search (default 1e-5,...,100)")
     g.add_argument("--eval-batch-size", type=int, default=None, help="batch size for prediction (default 256)")
     g.add_argument("--embed-batch-size", type=int, default=None, help="batch size for probe embeddings (default 128)")
 
