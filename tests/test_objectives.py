@@ -167,3 +167,37 @@ def test_objective_counts_are_the_default_normalisers():
     model = pretrainer("reconstruction")
     doubled = {k: 2 * v for k, v in counts.items()}
     torch.testing.assert_close(model(mb, totals=doubled).loss, model(mb).loss / 2)
+
+
+def test_instance_normalised_targets_use_each_sequences_visible_tokens_only():
+    model = pretrainer("distillation", normalize_targets="instance")
+    mb = masked_batch()
+    teacher = torch.randn(*mb.span_len.shape, TEACHER_DIM) * 3 + 7  # a large shared offset
+    feats = model.student(mb.input_ids, attention_mask=mb.attention_mask).last_hidden_state
+    preds, targets = [], []
+    for b in range(teacher.shape[0]):
+        vis = torch.nonzero(mb.visible_tokens[b]).flatten().tolist()
+        t = teacher[b, vis]
+        z = (t - t.mean(0)) / torch.sqrt(t.var(0, unbiased=False) + 1e-5)
+        for row, j in enumerate(vis):
+            s, n = int(mb.span_start[b, j]), int(mb.span_len[b, j])
+            preds.append(model.distill_head(feats[b, s:s + n].mean(0)))
+            targets.append(z[row])
+    expected = torch.nn.functional.mse_loss(torch.stack(preds), torch.stack(targets))
+    loss = model(mb, teacher).metrics["distill_loss"]
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+    poked = teacher.clone()
+    poked[~mb.visible_tokens] = 1e3  # hidden, special and padding tokens never enter the statistics
+    torch.testing.assert_close(model(mb, poked).metrics["distill_loss"], loss)
+    shifted = teacher + torch.randn(teacher.shape[0], 1, TEACHER_DIM) * 50  # a per-sequence offset is removed
+    torch.testing.assert_close(model(mb, shifted).metrics["distill_loss"], loss, rtol=1e-4, atol=1e-5)
+
+
+def test_normalize_targets_values():
+    from hadna.config import from_dict
+    from hadna.errors import ConfigError
+
+    assert from_dict(ObjectiveConfig, {"normalize_targets": "instance"}).normalize_targets == "instance"
+    assert from_dict(ObjectiveConfig, {"normalize_targets": True}).normalize_targets is True
+    with pytest.raises(ConfigError):
+        from_dict(ObjectiveConfig, {"normalize_targets": "batch"})

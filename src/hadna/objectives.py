@@ -53,7 +53,10 @@ class ObjectiveConfig:
     mode: Literal["had", "reconstruction", "distillation", "mlm"] = "had"
     distill_weight: float = 1.0          # lambda in loss = recon + lambda * distill
     distill_head: Literal["linear", "mlp"] = "linear"
-    normalize_targets: bool = False      # layer-normalise teacher features before the MSE
+    # Teacher-feature targets: False/"none" as they are; True/"layer": each token's vector standardised over its
+    # dimensions (MAE-style); "instance": each dimension standardised over the sequence's visible teacher tokens
+    # (data2vec-style), which removes the offset every token shares (see docs/design.md, "target normalisation").
+    normalize_targets: bool | Literal["none", "layer", "instance"] = False
     decoder_layers: int = 1
     decoder_width: int = 128
     decoder_heads: int = 4
@@ -83,6 +86,9 @@ class ObjectiveConfig:
             raise ConfigError("objective.decoder_layers must be >= 1 and decoder_width divisible by decoder_heads")
         if self.distill_weight < 0:
             raise ConfigError("objective.distill_weight must be >= 0")
+        if self.normalize_targets not in (False, True, "none", "layer", "instance"):
+            raise ConfigError(f"objective.normalize_targets must be none, layer or instance (or a boolean), "
+                              f"got {self.normalize_targets!r}")
         for i, pair in enumerate(self.distill_layers):
             if not isinstance(pair, dict) or "teacher" not in pair or set(pair) - {"teacher", "student", "weight"}:
                 raise ConfigError(f"objective.distill_layers[{i}] must be a mapping with keys teacher (required), "
@@ -91,6 +97,24 @@ class ObjectiveConfig:
             if bad or not isinstance(pair.get("weight", 1.0), (int, float)) or pair.get("weight", 1.0) < 0:
                 raise ConfigError(f"objective.distill_layers[{i}]: teacher/student must be integers and weight a "
                                   f"number >= 0; got {pair!r}")
+
+
+def normalize_targets(target: torch.Tensor, visible: torch.Tensor, how: bool | str, eps: float = 1e-5) -> torch.Tensor:
+    """Teacher targets ``[B, N, D]`` normalised as ``how`` says (see ``ObjectiveConfig.normalize_targets``).
+
+    ``"instance"``: per sequence and dimension, mean and (biased) variance over the visible tokens
+    (``visible [B, N]``) only, so hidden, special and padding tokens never shape a target; a sequence
+    with one visible token gets zeros.
+    """
+    if how in (False, "none"):
+        return target
+    if how in (True, "layer"):
+        return F.layer_norm(target, target.shape[-1:], eps=eps)
+    w = visible.unsqueeze(-1).to(target.dtype)                                   # [B, N, 1]
+    count = w.sum(1, keepdim=True).clamp_min(1.0)                                # [B, 1, 1]
+    mean = (target * w).sum(1, keepdim=True) / count
+    var = ((target - mean).square() * w).sum(1, keepdim=True) / count
+    return (target - mean) * torch.rsqrt(var + eps)
 
 
 class CrossAttentionLayer(nn.Module):
@@ -303,9 +327,8 @@ class HadPretrainingModel(nn.Module):
         pooled = span_mean_pool(features, batch.token_index, batch.visible, N)   # [B, N, D]
         visible = batch.visible_tokens                                           # [B, N]
         pred = head(pooled[visible])                                             # [n_vis, D_t]
-        target = teacher_features.to(pred.device)[visible].float()
-        if self.objective.normalize_targets:
-            target = F.layer_norm(target, target.shape[-1:])
+        target = normalize_targets(teacher_features.to(pred.device).float(), visible,
+                                   self.objective.normalize_targets)[visible]
         if pred.numel() == 0:
             return pred.sum() * 0, int(teacher_features.shape[-1])
         return (pred.float() - target).square().sum(), int(teacher_features.shape[-1])
