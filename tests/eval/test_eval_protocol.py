@@ -296,6 +296,8 @@ def test_head_init_probe_starts_from_the_probe_and_ratio_zero_freezes_the_encode
     for k, v in model.module.had.state_dict().items():  # ratio 0: the encoder is not in the optimiser
         assert torch.equal(v, encoder[k]), k
     assert res.weight_change["had.layers.0"] == 0.0 and res.weight_change["had.embeddings"] == 0.0
+    # the frozen encoder collected no gradients (they would shrink the head's clipped updates) and is trainable again
+    assert all(p.grad is None and p.requires_grad for p in model.module.had.parameters())
 
 
 def test_backbone_lr_ratio_sets_the_encoders_learning_rate():
@@ -321,3 +323,16 @@ def test_weight_change_per_block():
     after = dict(before, **{"had.layers.0.b": torch.full((4,), 1.0), "had.norm.weight": torch.full((2,), 2.0)})
     got = weight_change(before, after, params)
     assert got == {"had.layers.0": pytest.approx(1.0), "had.norm": pytest.approx(1.0)}  # classifier.bias: from 0
+
+
+def test_the_probe_grid_does_not_block_resuming_a_plain_fine_tune(tmp_path):
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    out = tmp_path / "ft.json"
+    old = ProtocolConfig(mode="finetune", seeds=[1], epochs=1, probe_c_grid=[1e-3, 1.0], **FAST)
+    run_protocol(data, TINY, old, out)
+    rec = run_protocol(data, TINY, ProtocolConfig(mode="finetune", seeds=[1], epochs=1, **FAST), out)
+    assert rec.done_seeds == [1]
+    probe = tmp_path / "probe.json"
+    run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1], probe_c_grid=[1e-3, 1.0]), probe)
+    with pytest.raises(ConfigError, match="probe_c_grid.*--probe-c-grid 0.001,1"):  # for a probe it matters
+        run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2]), probe)

@@ -195,8 +195,8 @@ class FinetuneResult:
 def param_groups(model: EvalModel, lr: float, backbone_lr_ratio: float) -> list[dict[str, Any]]:
     """AdamW groups: the head at ``lr``, every other trainable weight at ``lr * backbone_lr_ratio``.
 
-    A ratio of 0 leaves the encoder out of the optimiser (it is not updated, though it still runs in
-    train mode, dropout included, like the rest of the model).
+    A ratio of 0 leaves the encoder out of the optimiser; :func:`fine_tune` also turns its gradients off
+    for the run (it still runs in train mode, dropout included, like the rest of the model).
     """
     head = [p for p in model.head_parameters() if p.requires_grad]
     ids = {id(p) for p in head}
@@ -219,6 +219,7 @@ def init_head_from_probe(model: EvalModel, train: Split, val: Split, *, metric: 
     """
     from .inference import embed_sequences
 
+    model.linear_head()  # fails at once (ConfigError) for a head that is not one linear layer
     x_tr, _ = embed_sequences(model, train.sequences, desc="probe head: embedding train")
     x_va, _ = embed_sequences(model, val.sequences, desc="probe head: embedding validation")
     fit = fit_probe(x_tr, train.labels, x_va, val.labels, metric=metric, num_classes=num_classes, c_grid=c_grid,
@@ -232,8 +233,6 @@ def init_head_from_probe(model: EvalModel, train: Split, val: Split, *, metric: 
 def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *, metric: str, num_classes: int,
               seed: int, desc: str = "") -> FinetuneResult:
     """Fine-tune every weight of ``model`` on ``train``; select the epoch on ``val`` (see module doc)."""
-    from ..tokenization import reverse_complement
-
     cfg.validate()
     if metric not in ("accuracy", "mcc", "f1"):
         raise ConfigError(f"unknown selection metric {metric!r}")
@@ -245,8 +244,28 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     module = model.module
     start_state = model.state_dict()
     module.train()
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.backbone_lr_ratio), lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
+    groups = param_groups(model, cfg.lr, cfg.backbone_lr_ratio)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trained = [p for g in groups for p in g["params"]]
+    trained_ids = {id(p) for p in trained}
+    # Weights outside the optimiser (a frozen encoder) get no gradients: none accumulate, none enter clipping.
+    frozen = [p for p in module.parameters() if p.requires_grad and id(p) not in trained_ids]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        return _fine_tune_loop(model, train, val, cfg, metric, num_classes, seed, desc, optimizer, trained,
+                               start_state, result)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+
+
+def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, metric: str, num_classes: int,
+                    seed: int, desc: str, optimizer: torch.optim.Optimizer, trained: list[torch.nn.Parameter],
+                    start_state: dict[str, torch.Tensor], result: FinetuneResult) -> FinetuneResult:
+    from ..tokenization import reverse_complement
+
+    module = model.module
     lengths = np.fromiter(map(len, train.sequences), dtype=np.int64, count=len(train))
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -272,7 +291,7 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             loss_sum += float(loss.item()) * len(idx)

@@ -344,11 +344,16 @@ def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> Non
     defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
     before = {k: v for k, v in {**defaults, **old.config.get("protocol", {})}.items() if k not in _RUNTIME_KEYS}
     now = {k: v for k, v in new_protocol.items() if k not in _RUNTIME_KEYS}
+    if now.get("mode") != "probe" and now.get("head_init") != "probe":
+        before.pop("probe_c_grid", None)  # the probe's C grid changes nothing in a plain fine-tune
+        now.pop("probe_c_grid", None)
     diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if diff:
         shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in diff[:4])
+        hint = (f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
+                if diff == ["probe_c_grid"] and before.get("probe_c_grid") else "")
         raise ConfigError(f"{path} holds a run with other settings ({shown}); use another --output-dir, "
-                          f"or --overwrite to start again")
+                          f"or --overwrite to start again{hint}")
 
 
 def _same_data(old: RunRecord, data: TaskData, path: Path) -> None:
