@@ -14,7 +14,9 @@ of a process that is still running are left alone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -101,11 +103,11 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        trash = path.parent / f".{path.name}.old-{os.getpid()}"
         if path.exists():
-            trash = path.parent / f".{path.name}.old-{os.getpid()}"
             os.replace(path, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # publish first: a kill during the (slow) delete below never loses the new directory
+        shutil.rmtree(trash, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -157,6 +159,15 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
         os.close(fd)
         raise DirectoryInUseError(f"{what} {directory} is in use by {holder}; wait for it to finish or choose "
                                   f"another --output-dir") from None
+    except OSError as exc:  # e.g. Lustre without flock, some NFS/FUSE mounts
+        if exc.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
+            raise
+        os.close(fd)
+        logging.getLogger("hadna.io").warning(
+            "%s: the filesystem does not support file locks (%s); running without the lock that keeps a second "
+            "process out of this %s", directory, exc.strerror, what)
+        yield
+        return
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"hadna pid {os.getpid()} on {socket.gethostname()} (since "
                   f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
