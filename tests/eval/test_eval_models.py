@@ -230,3 +230,14 @@ def test_embed_file_errors_name_the_row(tmp_path, content, match):
     with pytest.raises(DataError, match=match):
         embed_file(model, tmp_path / "in.csv", tmp_path / "out.npy")
     assert not (tmp_path / "out.npy").exists()
+
+
+def test_embed_file_prefers_the_id_column_over_name(tmp_path):
+    model = load_eval_model(parse_model_spec("preset:had-tiny"), 2, seed=0)
+    pd.DataFrame({"name": ["gene1", "gene2"], "id": ["a", "b"], "sequence": ["ACGT", "GGCC"]}).to_csv(
+        tmp_path / "in.csv", index=False)
+    summary = embed_file(model, tmp_path / "in.csv", tmp_path / "out.npy")
+    assert pd.read_csv(summary["ids"], sep="\t")["id"].tolist() == ["a", "b"]
+    (tmp_path / "rep.csv").write_text("id,id,sequence\na,b,ACGT\n")  # a repeated header is still ambiguous
+    with pytest.raises(DataError, match="2 columns could hold the ids"):
+        embed_file(model, tmp_path / "rep.csv", tmp_path / "out2.npy")

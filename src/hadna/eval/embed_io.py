@@ -80,7 +80,7 @@ def iter_chunks(path: str | Path, chunk_size: int = 4096) -> Iterator[tuple[list
         seq_col = find_column(cols, SEQ_COLUMNS, str(path))
         if seq_col is None:
             raise DataError(f"{path}: no 'sequence' or 'seq' column; columns found: {cols}")
-        id_col = find_column(cols, ID_COLUMNS, str(path))
+        id_col = find_column(cols, ID_COLUMNS, str(path), ordered=True)
         raw = frame[seq_col].tolist()
         line0 = row0 + (2 if kind != "parquet" else 0)
         word = "line" if kind != "parquet" else "row"

@@ -307,12 +307,20 @@ def read_labelled_fasta(path: Path) -> tuple[list[str], np.ndarray]:
     return clean_sequences(seqs, locate), parse_labels(raw_labels, locate)
 
 
-def find_column(columns: list[Any], wanted: tuple[str, ...], where: str) -> Any | None:
+def find_column(columns: list[Any], wanted: tuple[str, ...], where: str, ordered: bool = False) -> Any | None:
     """The one column named like ``wanted`` (case-insensitive), or None; several candidates are an error.
 
     Candidates: every column whose name is one of ``wanted`` (``sequence`` and ``seq`` together are
     ambiguous), and pandas' renamed repeats of a header (``label.1`` for a second ``label`` column).
+    ``ordered``: ``wanted`` is a preference order instead (ids: ``id`` before ``name``); only a repeated
+    header of the chosen name is an error.
     """
+    if ordered:
+        for name in wanted:
+            found = find_column(columns, (name,), where)
+            if found is not None:
+                return found
+        return None
     alternatives = "|".join(map(re.escape, wanted))
     hits = [c for c in columns if re.fullmatch(rf"(?:{alternatives})(?:\.\d+)?", str(c).strip().lower())]
     if len(hits) > 1:
