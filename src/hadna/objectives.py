@@ -110,9 +110,11 @@ def normalize_targets(target: torch.Tensor, visible: torch.Tensor, how: bool | s
         return target
     if how in (True, "layer"):
         return F.layer_norm(target, target.shape[-1:], eps=eps)
-    w = visible.unsqueeze(-1).to(target.dtype)                                   # [B, N, 1]
+    vis = visible.unsqueeze(-1)                                                  # [B, N, 1]
+    w = vis.to(target.dtype)
     count = w.sum(1, keepdim=True).clamp_min(1.0)                                # [B, 1, 1]
-    mean = (target * w).sum(1, keepdim=True) / count
+    target = torch.where(vis, target, 0.0)  # a non-finite value at a hidden token must not reach the statistics
+    mean = target.sum(1, keepdim=True) / count
     var = ((target - mean).square() * w).sum(1, keepdim=True) / count
     return (target - mean) * torch.rsqrt(var + eps)
 
