@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hadna: interrupted", file=sys.stderr)
         return 130
+    finally:  # main() called from Python (a notebook, a script) leaves the process's Hub setting as it was
+        set_hub_offline(False)
 
 
 if __name__ == "__main__":  # pragma: no cover

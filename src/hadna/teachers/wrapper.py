@@ -266,7 +266,8 @@ class Teacher:
         from hadna.teachers.hyenadna import MODEL_TYPE as HYENADNA
 
         if config.get("model_type") == HYENADNA and not trust_remote_code:
-            return cls._from_native_hyenadna(name, where, cfg_file, layer, layers, torch_dtype, dev, tokenizer)
+            return cls._from_native_hyenadna(name, where, cfg_file, layer, layers, torch_dtype, dev, tokenizer,
+                                             local_files_only)
         family = _detect_family(config, tokenizer, cfg_file.parent)
         if config.get("auto_map") and not trust_remote_code:
             from hadna.teachers.ntv2 import ntv2_support_problems
@@ -336,7 +337,8 @@ class Teacher:
 
     @classmethod
     def _from_native_hyenadna(cls, name: str, where: str, cfg_file: Path, layer: int, layers: Sequence[int] | None,
-                              dtype: torch.dtype, device: torch.device, tokenizer: str) -> "Teacher":
+                              dtype: torch.dtype, device: torch.device, tokenizer: str,
+                              local_files_only: bool = True) -> "Teacher":
         """HyenaDNA checkpoint -> hadna's native port; HyenaDNA's character tokenizer rule (``[SEP]`` appended)."""
         from hadna.teachers.hyenadna import hyenadna_span_tokenizer, load_hyenadna
 
@@ -345,7 +347,7 @@ class Teacher:
                               f"auto or char, got {tokenizer!r}")
         directory = Path(name).expanduser()
         if not directory.is_dir():
-            _fetch_hub_files(name, local_files_only=True)
+            _fetch_hub_files(name, local_files_only=local_files_only)
             directory = cfg_file.parent
         log.info("teacher %s: HyenaDNA checkpoint; loading it into hadna's native HyenaDNA port, without running "
                  "the checkpoint's code", where)
