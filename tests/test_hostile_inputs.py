@@ -35,9 +35,12 @@ def _fresh_log_handlers():
     """hadna's CLI installs its stderr log handler once; drop it so each test's captured stderr gets one."""
     import logging
 
+    import hadna.eval.models
+
     logger = logging.getLogger("hadna")
     for h in [h for h in logger.handlers if getattr(h, "_hadna", False)]:
         logger.removeHandler(h)
+    hadna.eval.models._WARNED_OUTLIERS.clear()  # the once-per-data-set outlier warning: fresh for every test
     yield
 
 
@@ -561,16 +564,21 @@ def _dead_pid() -> int:
 def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     from hadna.utils.io import atomic_directory, atomic_path
 
-    dead, alive = _dead_pid(), os.getppid()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a live process we own
+    dead, alive = _dead_pid(), live.pid
     (tmp_path / f".final.tmp-{dead}").mkdir()                 # a crashed export of final/
     (tmp_path / f".final.tmp-{dead}" / "model.safetensors").write_bytes(b"half")
     (tmp_path / f".final.tmp-{alive}").mkdir()                # another live process's export: kept
     (tmp_path / f".e.npy.tmp-{dead}-abc123.npy.tmp").write_bytes(b"half")   # embed killed by SIGKILL
     (tmp_path / f".other.npy.tmp-{dead}-abc.npy.tmp").write_bytes(b"x")     # another target: not ours to clean
-    with atomic_directory(tmp_path / "final") as d:
-        (d / "x").write_text("x")
-    with atomic_path(tmp_path / "e.npy") as t:
-        t.write_bytes(b"data")
+    try:
+        with atomic_directory(tmp_path / "final") as d:
+            (d / "x").write_text("x")
+        with atomic_path(tmp_path / "e.npy") as t:
+            t.write_bytes(b"data")
+    finally:
+        live.kill()
+        live.wait()
     hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
     assert hidden == sorted([f".final.tmp-{alive}", f".other.npy.tmp-{dead}-abc.npy.tmp"])
 
