@@ -162,12 +162,8 @@ def nt_tokenize_ids(student_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return tok[0], start[0], length[0]
 
 
-def nt_tokenize_batch(student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> NTTokens:
-    """Tokenise a padded batch. student_ids: [B, L] long; attention_mask: [B, L] (1 = real) or None.
-
-    Each row's real positions must be one contiguous block (right or left padding); spans are column
-    indices into ``student_ids``. Returns :class:`NTTokens` on ``student_ids.device``.
-    """
+def row_bounds(student_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids int64 ``[B, L]``, first real column ``[B]``, real count ``[B]``) as NumPy; checks contiguity."""
     if student_ids.ndim != 2:
         raise ValueError(f"student_ids must be [B, L], got shape {tuple(student_ids.shape)}")
     ids = student_ids.detach().to("cpu", torch.int64).numpy()
@@ -175,15 +171,34 @@ def nt_tokenize_batch(student_ids: torch.Tensor, attention_mask: torch.Tensor | 
         valid = np.ones(ids.shape, dtype=bool)
     else:
         if attention_mask.shape != student_ids.shape:
-            raise ValueError(
-                f"attention_mask shape {tuple(attention_mask.shape)} != student_ids shape {tuple(student_ids.shape)}"
-            )
+            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != student_ids shape "
+                             f"{tuple(student_ids.shape)}")
         valid = attention_mask.detach().to("cpu").numpy().astype(bool)
-        # number of 0 -> 1 switches (counting a real first column); more than one means a gap.
-        rises = valid[:, :1].astype(np.int8) + (np.diff(valid.astype(np.int8), axis=1) == 1).sum(1, keepdims=True)
-        if (rises > 1).any():
-            row = int(np.nonzero(rises[:, 0] > 1)[0][0])
-            raise ValueError(f"attention_mask row {row} has a gap: real positions must be contiguous")
+    check_contiguous(valid)
+    count = valid.sum(1).astype(np.int64)
+    first = np.where(count > 0, valid.argmax(1), 0).astype(np.int64)
+    return ids, first, count
+
+
+def check_contiguous(valid: np.ndarray) -> None:
+    """Each row's real positions (``valid`` ``[B, L]`` bool) must form one block (left or right padding)."""
+    if valid.size == 0:
+        return
+    rises = valid[:, :1].astype(np.int8) + (np.diff(valid.astype(np.int8), axis=1) == 1).sum(1, keepdims=True)
+    if (rises > 1).any():
+        row = int(np.nonzero(rises[:, 0] > 1)[0][0])
+        raise ValueError(f"attention_mask row {row} has a gap: real positions must be contiguous")
+
+
+def nt_tokenize_batch(student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> NTTokens:
+    """Tokenise a padded batch. student_ids: [B, L] long; attention_mask: [B, L] (1 = real) or None.
+
+    Each row's real positions must be one contiguous block (right or left padding); spans are column
+    indices into ``student_ids``. Returns :class:`NTTokens` on ``student_ids.device``.
+    """
+    ids, _, _ = row_bounds(student_ids, attention_mask)  # shape checks; real positions contiguous per row
+    valid = np.ones(ids.shape, dtype=bool) if attention_mask is None else \
+        attention_mask.detach().to("cpu").numpy().astype(bool)
     tok, start, length, mask = _nt_tokenize_2d(ids, valid)
     dev = student_ids.device
     return NTTokens(

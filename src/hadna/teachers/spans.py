@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from hadna.errors import CheckpointError, InvalidSequenceError
+from hadna.teachers.nt_tokens import NT_MASK_ID, nt_tokenize_batch, row_bounds
 from hadna.vocab import A_ID, N_ID
 
 FAMILIES = ("kmer", "char", "offsets")
@@ -49,34 +50,6 @@ class TeacherInputs:
 
     def to(self, device: torch.device | str) -> "TeacherInputs":
         return TeacherInputs(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.span_start, self.span_len)))
-
-
-def row_bounds(student_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids int64 ``[B, L]``, first real column ``[B]``, real count ``[B]``) as NumPy; checks contiguity."""
-    if student_ids.ndim != 2:
-        raise ValueError(f"student_ids must be [B, L], got shape {tuple(student_ids.shape)}")
-    ids = student_ids.detach().to("cpu", torch.int64).numpy()
-    if attention_mask is None:
-        valid = np.ones(ids.shape, dtype=bool)
-    else:
-        if attention_mask.shape != student_ids.shape:
-            raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != student_ids shape "
-                             f"{tuple(student_ids.shape)}")
-        valid = attention_mask.detach().to("cpu").numpy().astype(bool)
-    check_contiguous(valid)
-    count = valid.sum(1).astype(np.int64)
-    first = np.where(count > 0, valid.argmax(1), 0).astype(np.int64)
-    return ids, first, count
-
-
-def check_contiguous(valid: np.ndarray) -> None:
-    """Each row's real positions (``valid`` ``[B, L]`` bool) must form one block (left or right padding)."""
-    if valid.size == 0:
-        return
-    rises = valid[:, :1].astype(np.int8) + (np.diff(valid.astype(np.int8), axis=1) == 1).sum(1, keepdims=True)
-    if (rises > 1).any():
-        row = int(np.nonzero(rises[:, 0] > 1)[0][0])
-        raise ValueError(f"attention_mask row {row} has a gap: real positions must be contiguous")
 
 
 def _check_nucleotides(ids: np.ndarray, valid: np.ndarray, what: str) -> None:
@@ -120,14 +93,12 @@ class KmerSpanTokenizer(SpanTokenizer):
     family = "kmer"
 
     def __init__(self, lookup: np.ndarray | torch.Tensor):
-        from hadna.teachers.nt_tokens import NT_MASK_ID
 
         self.lookup = torch.as_tensor(np.asarray(lookup), dtype=torch.int64)
         self.mask_token_id = int(self.lookup[NT_MASK_ID])
         self.n_token_id = None  # an N breaks the 6-mer grouping: replacing bases by N re-tokenises
 
     def __call__(self, student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TeacherInputs:
-        from hadna.teachers.nt_tokens import nt_tokenize_batch
 
         toks = nt_tokenize_batch(student_ids, attention_mask)
         ids = self.lookup.to(toks.input_ids.device)[toks.input_ids]
