@@ -100,14 +100,7 @@ def _nt_tokenize_2d(ids: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, ...
         ids = np.where((ids < 0) | (ids >= _SINGLE_LUT.size), _SINGLE_LUT.size - 1, ids)  # must not wrap
     digit = _DIGIT_LUT[ids]  # [B, L], -1 at N and padding
     single = _SINGLE_LUT[ids]
-    bad = valid & (single == _MISSING)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise InvalidSequenceError(
-            f"cannot NT-tokenise: student id {int(raw[row, col])} at sequence {int(row)}, position "
-            f"{int(col)} is not a nucleotide (expected ids {A_ID}..{N_ID}: A C G T N; masked or special "
-            f"tokens must be replaced by the original nucleotides before the teacher sees them)"
-        )
+    check_nucleotides(raw, valid, "NT-tokenise")  # == valid & (single == _MISSING)
     pos = np.arange(L, dtype=np.int32)
     is_break = digit == _MISSING  # an N or padding ends a run of A/C/G/T
     # nearest break at-or-before / at-or-after each position (-1 / L when there is none)
@@ -160,6 +153,18 @@ def nt_tokenize_ids(student_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     ids = ids.astype(np.int64, copy=False)[None, :]
     tok, start, length, _ = _nt_tokenize_2d(ids, np.ones(ids.shape, dtype=bool))
     return tok[0], start[0], length[0]
+
+
+def check_nucleotides(ids: np.ndarray, valid: np.ndarray, action: str) -> None:
+    """Raise (naming sequence and position) if a ``valid`` position of ``ids [B, L]`` is not A C G T N."""
+    bad = valid & ((ids < A_ID) | (ids > N_ID))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InvalidSequenceError(
+            f"cannot {action}: student id {int(ids[row, col])} at sequence {int(row)}, position {int(col)} "
+            f"is not a nucleotide (expected ids {A_ID}..{N_ID}: A C G T N; masked or special tokens must be "
+            f"replaced by the original nucleotides before the teacher sees them)"
+        )
 
 
 def row_bounds(student_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

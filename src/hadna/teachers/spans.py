@@ -26,8 +26,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from hadna.errors import CheckpointError, InvalidSequenceError
-from hadna.teachers.nt_tokens import NT_MASK_ID, nt_tokenize_batch, row_bounds
+from hadna.errors import CheckpointError
+from hadna.teachers.nt_tokens import NT_MASK_ID, check_nucleotides, nt_tokenize_batch, row_bounds
 from hadna.vocab import A_ID, N_ID
 
 FAMILIES = ("kmer", "char", "offsets")
@@ -50,17 +50,6 @@ class TeacherInputs:
 
     def to(self, device: torch.device | str) -> "TeacherInputs":
         return TeacherInputs(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.span_start, self.span_len)))
-
-
-def _check_nucleotides(ids: np.ndarray, valid: np.ndarray, what: str) -> None:
-    bad = valid & ((ids < A_ID) | (ids > N_ID))
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise InvalidSequenceError(
-            f"cannot tokenise for {what}: student id {int(ids[row, col])} at sequence {int(row)}, position {int(col)} "
-            f"is not a nucleotide (expected ids {A_ID}..{N_ID}: A C G T N; masked or special tokens must be "
-            f"replaced by the original nucleotides before the teacher sees them)"
-        )
 
 
 def _valid_grid(first: np.ndarray, count: np.ndarray, L: int) -> np.ndarray:
@@ -134,7 +123,7 @@ class CharSpanTokenizer(SpanTokenizer):
     def __call__(self, student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TeacherInputs:
         ids, first, count = row_bounds(student_ids, attention_mask)
         B, L = ids.shape
-        _check_nucleotides(ids, _valid_grid(first, count, L), "a character-level teacher")
+        check_nucleotides(ids, _valid_grid(first, count, L), "tokenise for a character-level teacher")
         P, S = len(self.prefix), len(self.suffix)
         n_tok = P + count + S                                                # [B]
         N = int(n_tok.max()) if B else P + S
@@ -182,7 +171,7 @@ class OffsetSpanTokenizer(SpanTokenizer):
     def __call__(self, student_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TeacherInputs:
         ids, first, count = row_bounds(student_ids, attention_mask)
         B, L = ids.shape
-        _check_nucleotides(ids, _valid_grid(first, count, L), f"teacher tokenizer {self.name}")
+        check_nucleotides(ids, _valid_grid(first, count, L), f"tokenise for teacher tokenizer {self.name}")
         letters = np.frombuffer(_BASES.encode(), dtype=np.uint8)
         texts = [letters[ids[b, first[b]:first[b] + count[b]] - A_ID].tobytes().decode() for b in range(B)]
         enc = self.tokenizer(texts, add_special_tokens=True, padding=True, return_offsets_mapping=True,
