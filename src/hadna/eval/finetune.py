@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, TrainingError
 from ..utils.logging import get_logger, progress
-from .inference import Throughput, predict_logits
+from .inference import Throughput, embed_sequences, predict_logits
 from .loaders import Split
 from .metrics import compute_metrics
 from .models import EvalModel
@@ -217,8 +217,6 @@ def init_head_from_probe(model: EvalModel, train: Split, val: Split, *, metric: 
     linear map of the raw pooled features and written into the model's head
     (:meth:`EvalModel.set_linear_head`). Returns the probe's ``C`` and validation metrics.
     """
-    from .inference import embed_sequences
-
     model.linear_head()  # fails at once (ConfigError) for a head that is not one linear layer
     x_tr, _ = embed_sequences(model, train.sequences, desc="probe head: embedding train")
     x_va, _ = embed_sequences(model, val.sequences, desc="probe head: embedding validation")
