@@ -111,6 +111,35 @@ def test_duplicate_ids_across_files(tmp_path, second):
         GenomeStore.from_fasta([a, b], tmp_path / "cache")
 
 
+def test_duplicate_ids_numbered_within_and_across_files(tmp_path):
+    a = write_fasta(tmp_path / "a.fa", {"x": "AAAA"})
+    a.write_text(a.read_text() + ">x second\nCCCC\n>x third\nGGGG\n")
+    b = write_fasta(tmp_path / "b.fa", {"x": "TTTT", "y": "ACGT"})
+    st = GenomeStore.from_fasta([a, b], tmp_path / "cache", duplicate_ids="number")
+    assert st.names == ["x", "x#2", "x#3", "x#4", "y"]
+    assert [st.fetch(n) for n in st.names] == ["AAAA", "CCCC", "GGGG", "TTTT", "ACGT"]
+    assert st.file_records == [3, 2]
+    again = GenomeStore.from_fasta([a, b], tmp_path / "cache", duplicate_ids="number")
+    assert again.cache_hit and again.names == st.names and again.file_records == [3, 2]
+    with pytest.raises(DataError, match=r"a\.fa, line 3: duplicate record id 'x'.*duplicate_ids: number"):
+        GenomeStore.from_fasta([a, b], tmp_path / "cache")  # the policy is part of the cache key
+
+
+def test_val_per_file_holds_out_the_same_blocks_of_each_file(tmp_path):
+    rng = np.random.default_rng(0)
+    files = [write_fasta(tmp_path / f"sp{k}.fa", {f"sp{k}.b{i}": random_seq(rng, 300 + 10 * i + k) for i in range(10)})
+             for k in range(3)]
+    store = GenomeStore.from_fasta(files, tmp_path / "cache")
+    assert store.file_records == [10, 10, 10]
+    plan = plan_regions(store, window_length=100, val_fraction=0.2, val_per_file=True)
+    held = sorted({store.names[r] for r in plan.val.record.tolist()})
+    assert held == sorted(f"sp{k}.b{i}" for k in range(3) for i in (8, 9))
+    assert not set(plan.train.record.tolist()) & set(plan.val.record.tolist())
+    assert plan.val.total == sum(int(store.lengths[store.index[n]]) for n in held)
+    with pytest.raises(ConfigError, match="val_per_file"):
+        GenomeDataConfig(fasta=[str(files[0])], val_per_file=True, val_records=["sp0.b1"]).validate()
+
+
 def test_corrupt_cache_is_rebuilt(tmp_path, records):
     fasta = write_fasta(tmp_path / "g.fa", records)
     GenomeStore.from_fasta(fasta, tmp_path / "cache")

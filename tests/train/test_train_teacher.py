@@ -171,9 +171,29 @@ def test_a_tiny_teacher_trains_with_finite_losses_and_validates_from_step_0(teac
         assert math.isfinite(float(r["loss"])) and 0.0 <= float(r["mlm_acc"]) <= 1.0
     assert float(rows[0]["loss"]) == pytest.approx(math.log(4107), abs=0.5)  # near uniform at the start
     val = read_csv(out / "val_metrics.csv")
-    assert [r["step"] for r in val] == ["0", "2", "4"] and set(val[0]) == {"step", "val_loss", "mlm_acc"}
+    assert [r["step"] for r in val] == ["0", "2", "4"]
+    assert set(val[0]) == {"step", "val_loss", "mlm_acc", "freq_baseline_loss"}
+    assert len({r["freq_baseline_loss"] for r in val}) == 1  # a property of the data, not of the model
     assert result.val_metrics["val_loss"] == pytest.approx(float(val[-1]["val_loss"]))
     assert yaml.safe_load((out / "config.yaml").read_text())["recipe"] == "teacher-train"
+
+
+def test_frequency_baseline_is_the_cross_entropy_of_training_token_frequencies(tmp_path, genome_fasta):
+    task = TeacherTraining(make_teacher_config(genome_fasta, tmp_path / "run"))
+    n = 64
+    ids, _, _ = task.windows.sample_ids(np.arange(n, dtype=np.int64))
+    toks = nt_tokenize_batch(torch.from_numpy(ids.astype(np.int64)))
+    counts = {}
+    for row, keep in zip(toks.input_ids.tolist(), toks.attention_mask.tolist()):
+        for t, k in zip(row[1:], keep[1:]):  # <cls> first
+            if k:
+                counts[t] = counts.get(t, 0) + 1
+    total = sum(counts.values()) + 0.5 * 4107
+    gold = [t for mb in task.val_batches() for t in mb.labels[mb.labels != -100].tolist()]
+    expected = -sum(math.log((counts.get(t, 0) + 0.5) / total) for t in gold) / len(gold)
+    got = task.frequency_baseline(num_windows=n)
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert got < math.log(4107)
 
 
 def test_validation_is_deterministic_and_exact(tmp_path, genome_fasta):
@@ -291,7 +311,7 @@ def test_model_card_and_summary(teacher_run):
     summary = json.loads((out / "final" / "training_summary.json").read_text())
     assert summary["recipe"] == "teacher-train" and summary["steps"] == 4
     assert summary["final_val_metrics"] == result.val_metrics
-    assert set(summary["initial_val_metrics"]) == {"val_loss", "mlm_acc"}
+    assert set(summary["initial_val_metrics"]) == {"val_loss", "mlm_acc", "freq_baseline_loss"}
     from transformers import EsmForMaskedLM
 
     assert summary["parameters"] == sum(p.numel() for p in EsmForMaskedLM.from_pretrained(out / "final").parameters())

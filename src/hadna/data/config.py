@@ -27,6 +27,12 @@ class GenomeDataConfig:
         window_length, logging how many bases that drops; ``error`` refuses such records.
     val_fraction: by default the last val_fraction of the (usable) bases, in file order, are held
         out for validation. Ignored when val_bed or val_records is given. 0 = no validation set.
+    val_per_file: hold out the last ``round(val_fraction x records)`` whole records of *each* FASTA
+        file instead of the genome's last bases. For aligned genomes of several species (one file per
+        species, records in the same alignment-block order, as in the EPO primate files) this holds
+        out the same blocks in every species, so no species' copy of a validation region is trained on.
+    duplicate_ids: ``error`` refuses a record id that occurs twice; ``number`` names the repeats
+        ``<id>#2``, ``<id>#3``, ... (:mod:`hadna.data.fasta`).
     val_bed / val_records: hold out these intervals / these whole records instead.
     num_val_windows: size of the fixed validation set (evenly spaced non-overlapping tiles).
     rc_augment, rc_prob: reverse-complement each training window with probability rc_prob.
@@ -42,6 +48,8 @@ class GenomeDataConfig:
     max_n_fraction: float = 0.01
     short_record_policy: Literal["skip", "error"] = "skip"
     val_fraction: float = 0.1
+    val_per_file: bool = False
+    duplicate_ids: Literal["error", "number"] = "error"
     val_bed: str | None = None
     val_bed_split: str | None = None
     val_records: list[str] | None = None
@@ -67,6 +75,11 @@ class GenomeDataConfig:
             raise bad("short_record_policy", "must be 'skip' or 'error'")
         if not 0.0 <= self.val_fraction < 1.0:
             raise bad("val_fraction", "must be in [0, 1)")
+        if self.duplicate_ids not in ("error", "number"):
+            raise bad("duplicate_ids", "must be 'error' or 'number'")
+        if self.val_per_file and (self.val_bed is not None or self.val_records):
+            raise ConfigError("val_per_file: holds out the tail of each file; do not combine it with val_bed or "
+                              "val_records")
         if self.bed_split is not None and self.bed is None:
             raise ConfigError("bed_split: set bed too (the BED whose 4th column holds the split)")
         if self.val_bed_split is not None and self.val_bed is None:

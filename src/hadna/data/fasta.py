@@ -8,8 +8,13 @@ use :func:`iter_fasta_blocks` to avoid even that).
 
 Every problem raises :class:`~hadna.errors.DataError` naming the file, the record and the line:
 sequence before the first header, a character that is not a nucleotide code (checked with
-:data:`hadna.vocab.ENCODE_LUT`), an empty record, a duplicated record id, an empty file, and a
-truncated or corrupt gzip stream.
+:data:`hadna.vocab.ENCODE_LUT`), an empty record, a duplicated record id (unless
+``duplicate_ids="number"``), an empty file, and a truncated or corrupt gzip stream.
+
+``duplicate_ids="number"`` keeps the first record of an id as it is and names the n-th repeat
+``<id>#<n>`` (``#2``, ``#3``, ...), for files whose ids are not unique by construction (e.g. the
+orangutan file of the EPO primate alignment, whose unplaced blocks are all called ``Ppyg.Un:0-811``
+and the like).
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ DEFAULT_BLOCK_SIZE = 4 << 20
 
 _GT = ord(">")
 
+#: what to do when a record id occurs twice: ``error`` (default) or ``number`` (rename the repeats)
+DUPLICATE_ID_POLICIES = ("error", "number")
+
 
 def _describe_byte(b: int) -> str:
     ch = chr(b)
@@ -40,8 +48,11 @@ def _describe_byte(b: int) -> str:
 class _Scanner:
     """State machine fed with chunks that start at a known (line, column); yields sequence pieces."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, duplicate_ids: str = "error") -> None:
+        if duplicate_ids not in DUPLICATE_ID_POLICIES:
+            raise ValueError(f"duplicate_ids must be one of {DUPLICATE_ID_POLICIES}, got {duplicate_ids!r}")
         self.path = path
+        self.duplicate_ids = duplicate_ids
         self.line = 1  # 1-based line number of the next byte fed
         self.col = 0  # 0-based column of the next byte fed
         self.rid: str | None = None
@@ -103,8 +114,14 @@ class _Scanner:
             raise DataError(f"{self.path}, line {self.line}: header line has no record id after '>'")
         rid = words[0]
         if rid in self.seen:
-            raise DataError(f"{self.path}, line {self.line}: duplicate record id {rid!r} "
-                            f"(first seen at line {self.seen[rid]})")
+            if self.duplicate_ids == "error":
+                raise DataError(f"{self.path}, line {self.line}: duplicate record id {rid!r} "
+                                f"(first seen at line {self.seen[rid]}; set duplicate_ids: number to number "
+                                "the repeats <id>#2, <id>#3, ...)")
+            n = 2
+            while f"{rid}#{n}" in self.seen:
+                n += 1
+            rid = f"{rid}#{n}"
         self.seen[rid] = self.line
         self.rid, self.rec_line, self.rec_len = rid, self.line, 0
 
@@ -135,7 +152,7 @@ class _Scanner:
 
 
 def iter_fasta_blocks(path: str | Path, block_size: int = DEFAULT_BLOCK_SIZE,
-                      on_progress: Callable[[int], None] | None = None,
+                      on_progress: Callable[[int], None] | None = None, duplicate_ids: str = "error",
                       ) -> Iterator[tuple[str, bytes, np.ndarray]]:
     """Stream a FASTA file as validated pieces ``(record_id, seq_bytes, token_ids)``.
 
@@ -144,11 +161,12 @@ def iter_fasta_blocks(path: str | Path, block_size: int = DEFAULT_BLOCK_SIZE,
     :data:`hadna.vocab.ENCODE_LUT` (lowercase folded). Consecutive pieces of a record are yielded in
     order and every record yields at least one piece. ``on_progress(n)`` is called after each block
     with the number of bytes of the file on disk (compressed bytes for gzip) consumed so far.
+    ``duplicate_ids``: ``error`` or ``number`` (see the module docstring).
     """
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     path = Path(path)
-    scanner = _Scanner(path)
+    scanner = _Scanner(path, duplicate_ids)
     with open_binary(path, "FASTA file") as (stream, raw, is_gzip):
         carry = b""
         at_line_start = True

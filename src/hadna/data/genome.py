@@ -40,7 +40,9 @@ from .fasta import DEFAULT_BLOCK_SIZE, iter_fasta_blocks
 log = get_logger("data.genome")
 
 FORMAT = "hadna-genome-store"
-FORMAT_VERSION = 2  # 2: per-shard sha256 of the tokens file in the index, verified on open
+# 2: per-shard sha256 of the tokens file in the index, verified on open;
+# 3: records per FASTA file (``file_records``) and the duplicate-id policy in the key
+FORMAT_VERSION = 3
 #: temporary files are created private (0600); a cache next to a shared genome should be readable by all
 _FILE_MODE = 0o644
 
@@ -84,11 +86,14 @@ class GenomeStore:
         offsets, lengths: int64 [num_records], record r is ``tokens[offsets[r]:offsets[r] + lengths[r]]``.
         n_counts: int64 [num_records], number of N (unknown-base) tokens per record.
         sources: the FASTA files (absolute path, size, mtime_ns) the store was built from.
+        file_records: number of records of each FASTA file, in ``sources`` order (records of file f are
+            ``sum(file_records[:f])`` to ``sum(file_records[:f + 1])``).
         cache_hit: True if this object was loaded from an up-to-date cache, False if just built.
     """
 
     def __init__(self, tokens: np.ndarray, names: list[str], offsets: np.ndarray, lengths: np.ndarray,
-                 n_counts: np.ndarray, sources: list[dict] | None = None, cache_hit: bool = False) -> None:
+                 n_counts: np.ndarray, sources: list[dict] | None = None, cache_hit: bool = False,
+                 file_records: Sequence[int] | None = None) -> None:
         # a plain ndarray view of the memmap: slicing it is several times cheaper than slicing np.memmap
         self.tokens = tokens.view(np.ndarray) if isinstance(tokens, np.memmap) else tokens
         self.names = list(names)
@@ -97,6 +102,10 @@ class GenomeStore:
         self.n_counts = np.asarray(n_counts, dtype=np.int64)
         self.sources = list(sources or [])
         self.cache_hit = cache_hit
+        self.file_records = [len(self.names)] if file_records is None else [int(n) for n in file_records]
+        if sum(self.file_records) != len(self.names):
+            raise DataError(f"genome store: file_records {self.file_records} do not add up to "
+                            f"{len(self.names)} records")
         self.index = {name: i for i, name in enumerate(self.names)}
 
     # ----------------------------------------------------------------- queries
@@ -133,11 +142,14 @@ class GenomeStore:
     # ----------------------------------------------------------------- build / load
     @classmethod
     def from_fasta(cls, fasta: str | Path | Sequence[str | Path], cache_dir: str | Path | None = None, *,
-                   rebuild: bool = False, block_size: int = DEFAULT_BLOCK_SIZE) -> "GenomeStore":
+                   rebuild: bool = False, block_size: int = DEFAULT_BLOCK_SIZE,
+                   duplicate_ids: str = "error") -> "GenomeStore":
         """Load the cached store of ``fasta`` (one path or a list), building it first if needed.
 
         The cache is rebuilt when any FASTA's size or modification time changed, when the cache is
-        missing or unreadable, or when ``rebuild`` is true.
+        missing or unreadable, or when ``rebuild`` is true. ``duplicate_ids`` (``error`` or
+        ``number``) is the FASTA reader's policy for repeated record ids, applied within and across
+        files (:mod:`hadna.data.fasta`).
         """
         paths = [Path(fasta)] if isinstance(fasta, (str, os.PathLike)) else [Path(p) for p in fasta]
         if not paths:
@@ -150,7 +162,8 @@ class GenomeStore:
         slot = hashlib.sha256("\n".join(str(p) for p in paths).encode()).hexdigest()[:16]
         index_path = cache / f"genome-{slot}.json"
         tokens_path = cache / f"genome-{slot}.tokens.npy"
-        key = {"format": FORMAT, "version": FORMAT_VERSION, "sources": _source_key(paths)}
+        key = {"format": FORMAT, "version": FORMAT_VERSION, "sources": _source_key(paths),
+               "duplicate_ids": duplicate_ids}
         if not rebuild:
             store = cls._load_if_current(index_path, tokens_path, key)
             if store is not None:
@@ -182,7 +195,7 @@ class GenomeStore:
                             f"(dtype {tokens.dtype}, shape {tokens.shape}, expected {meta['total_length']} uint8)")
         verify_shard_digests(tokens_path, meta["sha256"], "genome token cache", meta["shard_bytes"])
         return cls(tokens, meta["names"], meta["offsets"], meta["lengths"], meta["n_counts"],
-                   sources=meta["key"]["sources"], cache_hit=True)
+                   sources=meta["key"]["sources"], cache_hit=True, file_records=meta["file_records"])
 
     @classmethod
     def _load_if_current(cls, index_path: Path, tokens_path: Path, key: dict) -> "GenomeStore | None":
@@ -205,6 +218,8 @@ class GenomeStore:
         lengths: list[int] = []
         n_counts: list[int] = []
         origin: dict[str, Path] = {}
+        file_records: list[int] = []
+        renumber = key["duplicate_ids"] == "number"
         total_bytes = sum(s["size"] for s in key["sources"])
         log.info("building genome store from %d FASTA file(s) (%.1f MB) into %s",
                  len(paths), total_bytes / 1e6, tokens_path.parent)
@@ -219,19 +234,28 @@ class GenomeStore:
                     def on_progress(pos: int, _base: int = done_before) -> None:
                         bar.update(_base + pos - bar.n)
 
-                    for rid, _, ids in iter_fasta_blocks(path, block_size, on_progress):
+                    before = len(names)
+                    for rid, _, ids in iter_fasta_blocks(path, block_size, on_progress, key["duplicate_ids"]):
                         if rid != current:
                             current = rid
-                            if rid in origin:  # duplicates within one file are caught by the parser
-                                raise DataError(f"{path}: record id {rid!r} also occurs in {origin[rid]}; "
-                                                "record ids must be unique across all FASTA files")
-                            origin[rid] = path
-                            names.append(rid)
+                            name = rid
+                            if name in origin:  # duplicates within one file are handled by the parser
+                                if not renumber:
+                                    raise DataError(f"{path}: record id {rid!r} also occurs in {origin[rid]}; "
+                                                    "record ids must be unique across all FASTA files (set "
+                                                    "duplicate_ids: number to number the repeats)")
+                                n = 2
+                                while f"{rid}#{n}" in origin:
+                                    n += 1
+                                name = f"{rid}#{n}"
+                            origin[name] = path
+                            names.append(name)
                             lengths.append(0)
                             n_counts.append(0)
                         fh.write(ids)
                         lengths[-1] += len(ids)
                         n_counts[-1] += int(np.count_nonzero(ids == N_ID))
+                    file_records.append(len(names) - before)
                     done_before += path.stat().st_size
                 total = sum(lengths)
                 header = _npy_header(total)
@@ -247,7 +271,7 @@ class GenomeStore:
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "key": key, "tokens_file": tokens_path.name,
                 "total_length": total, "names": names, "offsets": offsets.tolist(), "lengths": lengths,
-                "n_counts": n_counts, "shard_bytes": SHARD_BYTES, "sha256": digests}
+                "n_counts": n_counts, "file_records": file_records, "shard_bytes": SHARD_BYTES, "sha256": digests}
         with atomic_path(index_path) as tmp:
             tmp.write_text(json.dumps(meta, indent=1) + "\n")
             os.chmod(tmp, _FILE_MODE)

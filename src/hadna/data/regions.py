@@ -11,7 +11,9 @@ The split (:func:`plan_regions`):
 * ``E`` keeps only pieces of at least ``window_length`` bases (``short_record_policy``);
 * validation ``V``: the named records (``val_records``), or the intervals of ``val_bed``, or by
   default the last ``val_fraction`` of ``E``'s bases in file order (a contiguous stretch of the
-  genome; the record at the boundary is cut in two). ``V`` is intersected with ``E``: a ``bed``
+  genome; the record at the boundary is cut in two), or with ``val_per_file`` the last
+  ``round(val_fraction x records)`` whole records of each FASTA file (the same alignment blocks in
+  every species when the files are aligned block for block). ``V`` is intersected with ``E``: a ``bed``
   restricts validation windows as well as training windows;
 * training ``T = E - V``. Training and validation windows therefore never overlap.
 """
@@ -181,7 +183,7 @@ class RegionPlan:
 def plan_regions(store: GenomeStore, *, window_length: int, bed: str | None = None, val_fraction: float = 0.1,
                  val_bed: str | None = None, val_records: Sequence[str] | None = None,
                  short_record_policy: str = "skip", bed_split: str | Sequence[str] | None = None,
-                 val_bed_split: str | None = None) -> RegionPlan:
+                 val_bed_split: str | None = None, val_per_file: bool = False) -> RegionPlan:
     """Split ``store`` into training and validation regions (see the module docstring)."""
     L = window_length
     lengths = store.record_lengths()
@@ -208,6 +210,10 @@ def plan_regions(store: GenomeStore, *, window_length: int, bed: str | None = No
         val = Regions.whole_records(store, (store.index[n] for n in val_records)).intersect(usable)
     elif val_bed:
         val = Regions.from_bed(store, read_bed(val_bed, lengths, val_bed_split)).intersect(usable)
+    elif val_per_file:
+        bounds = np.cumsum([0] + list(store.file_records))
+        held = [np.arange(hi - int(round(val_fraction * (hi - lo))), hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        val = Regions.whole_records(store, np.concatenate(held).astype(_I64)).intersect(usable)
     else:
         val = usable.tail(int(round(val_fraction * usable.total)))
 

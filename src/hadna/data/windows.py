@@ -111,9 +111,9 @@ class GenomeWindows:
         """Build (or load the cached) genome store, split it and log what was kept."""
         cfg.validate()
         if store is None:
-            store = GenomeStore.from_fasta(cfg.fasta, cfg.cache_dir)
+            store = GenomeStore.from_fasta(cfg.fasta, cfg.cache_dir, duplicate_ids=cfg.duplicate_ids)
         plan = plan_regions(store, window_length=cfg.window_length, bed=cfg.bed, val_fraction=cfg.val_fraction,
-                            val_bed=cfg.val_bed, val_records=cfg.val_records,
+                            val_bed=cfg.val_bed, val_records=cfg.val_records, val_per_file=cfg.val_per_file,
                             short_record_policy=cfg.short_record_policy, bed_split=cfg.bed_split,
                             val_bed_split=cfg.val_bed_split)
         self = cls(store, plan.train, plan.val, window_length=cfg.window_length, max_n_fraction=cfg.max_n_fraction,

@@ -17,7 +17,10 @@ NaN stop, DDP, progress bar, metric CSVs, validation), so it behaves like ``hadn
   cross-entropy of the targets divided by the step's GLOBAL target count (the trainer's ``count_fn``
   totals), so ranks and micro-batches add up to the single-process loss.
 * Validation: loss and accuracy on the fixed held-out windows with fixed masks (a separate seed
-  stream), computed before the first step and at the trainer's cadence.
+  stream), computed before the first step and at the trainer's cadence, next to the frequency
+  baseline (``freq_baseline_loss``): the cross-entropy of the same targets under the token
+  frequencies of the first :data:`FREQ_BASELINE_WINDOWS` training windows (add-half smoothing). A
+  teacher whose ``val_loss`` is not clearly below it has learnt little more than 6-mer frequencies.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ log = get_logger("train.teacher")
 
 IGNORE_INDEX = -100          # label of tokens that are not prediction targets (PyTorch's cross-entropy default)
 _MLM_STREAM = 0x6E746D6C6D   # "ntmlm": keeps this recipe's masks apart from HAD's two-stage masks of the same seeds
+FREQ_BASELINE_WINDOWS = 2048  # training windows whose token counts give the frequency baseline (~340k tokens at 1 kb)
 
 
 def window_token_bound(window_length: int, max_n_fraction: float) -> int:
@@ -184,6 +188,7 @@ class TeacherTraining:
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank and every run
         self.model = NTMaskedLM(self.esm_config)
         self._val_batches: list[MlmBatch] | None = None
+        self._freq_baseline: float | None = None
 
     @property
     def tokens_per_step(self) -> int:
@@ -246,7 +251,27 @@ class TeacherTraining:
             s, c = model(mb.input_ids, mb.attention_mask, mb.labels)
             loss_sum += float(s)
             correct += float(c)
-        return {"val_loss": loss_sum / total, "mlm_acc": correct / total}
+        return {"val_loss": loss_sum / total, "mlm_acc": correct / total,
+                "freq_baseline_loss": self.frequency_baseline()}
+
+    def frequency_baseline(self, num_windows: int = FREQ_BASELINE_WINDOWS) -> float:
+        """Cross-entropy (nats per target) of the validation targets under training-token frequencies.
+
+        Counts every real token (not ``<cls>``/padding) of the first ``num_windows`` training samples (as
+        drawn for training, RC augmentation included), add-half smoothing over the whole vocabulary. Computed
+        once per run; the same on every rank.
+        """
+        if self._freq_baseline is None:
+            counts = np.full(NT_VOCAB_SIZE, 0.5)
+            for s in range(0, num_windows, 256):
+                ids, _, _ = self.windows.sample_ids(np.arange(s, min(s + 256, num_windows), dtype=np.int64))
+                toks = nt_tokenize_batch(torch.from_numpy(ids.astype(np.int64)))
+                real = toks.input_ids[toks.attention_mask.bool() & (toks.input_ids != NT_CLS_ID)]
+                counts += np.bincount(real.numpy(), minlength=NT_VOCAB_SIZE)
+            logp = np.log(counts / counts.sum())
+            gold = torch.cat([mb.labels[mb.labels != IGNORE_INDEX] for mb in self.val_batches()]).numpy()
+            self._freq_baseline = float(-logp[gold].mean()) if gold.size else float("nan")
+        return self._freq_baseline
 
     # ------------------------------------------------------------------ trainer
     def compat(self) -> dict[str, Any]:
