@@ -69,22 +69,20 @@ def kernel_step(kernel, xs, backward: bool, **kwargs) -> Callable[[], None]:
 
 def model_step(grad_impl: str, batch: int = 16, length: int = 512) -> Callable[[], None]:
     """One had-1m forward+backward (no optimizer) with the given kernel backward."""
-    import hadna.ops.gated_delta_rule.chunk as chunk_mod
     from hadna.models.configuration_had import HadConfig
     from hadna.models.modeling_had import HadModel
+    from hadna.modules import GatedDeltaNet
 
     torch.manual_seed(0)
     model = HadModel(HadConfig.preset("had-1m")).train()
+    for m in model.modules():
+        if isinstance(m, GatedDeltaNet):
+            m.grad_impl = grad_impl
     ids = torch.randint(4, 8, (batch, length), generator=torch.Generator().manual_seed(0))
 
     def step():
-        previous = chunk_mod.DEFAULT_GRAD_IMPL
-        chunk_mod.DEFAULT_GRAD_IMPL = grad_impl
-        try:
-            model.zero_grad(set_to_none=True)
-            model(input_ids=ids).last_hidden_state.pow(2).mean().backward()
-        finally:
-            chunk_mod.DEFAULT_GRAD_IMPL = previous
+        model.zero_grad(set_to_none=True)
+        model(input_ids=ids).last_hidden_state.pow(2).mean().backward()
 
     return step
 

@@ -194,17 +194,15 @@ def test_decay_strengths_near_the_factorization_threshold(log_decay):
 
 @pytest.mark.parametrize("impl", ["inverse", "solve"])
 @pytest.mark.parametrize("T", [1, 65, 300], ids=lambda t: f"T{t}")
-def test_no_grad_forward_paths_match_naive(impl, T, monkeypatch):
+def test_no_grad_forward_paths_match_naive(impl, T):
     """Inference (no gradients) runs a forward of its own choice; both choices must match the recurrence."""
-    import hadna.ops.gated_delta_rule.chunk as chunk
-
-    monkeypatch.setattr(chunk, "INFERENCE_IMPL", impl)
     for log_decay in (None, -3.0):  # factorised and explicit decay paths
         q, k, v, g, beta, h0 = make_inputs(2, T, 2, 16, 24, with_state=True)
         if log_decay is not None:
             g = torch.full_like(g, log_decay)
         with torch.no_grad():
-            o1, s1 = chunk_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True)
+            o1, s1 = chunk_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True,
+                                            inference_impl=impl)
             o2, s2 = naive_recurrent_gated_delta_rule(q, k, v, g, beta, initial_state=h0, output_final_state=True)
         assert relative_error(o1, o2) <= TOL and relative_error(s1, s2) <= TOL
 
@@ -241,3 +239,24 @@ def test_installed_fla_matches_the_supported_api():
     from hadna.ops.gated_delta_rule.op import fla_signature_problems
 
     assert fla_signature_problems(kernel) == []
+
+
+@pytest.mark.parametrize("T", [1, 37, 130], ids=lambda t: f"T{t}")
+def test_head_first_layout_equals_the_token_major_op(T):
+    """``head_first=True`` is the same op on transposed inputs, forward and backward (what the layer calls)."""
+    inputs = make_inputs(2, T, 3, 16, 24, with_state=True)
+    token = [x.clone().requires_grad_() for x in inputs]
+    heads = [x.detach().transpose(1, 2).contiguous().requires_grad_() for x in inputs[:5]]
+    h0 = inputs[5].clone().requires_grad_()
+    o1, s1 = chunk_gated_delta_rule(*token[:5], initial_state=token[5], output_final_state=True, chunk_size=16)
+    o2, s2 = chunk_gated_delta_rule(*heads, initial_state=h0, output_final_state=True, chunk_size=16,
+                                    head_first=True)
+    assert o2.shape == (2, 3, T, 24)
+    assert relative_error(o2.transpose(1, 2), o1) <= 1e-6 and relative_error(s2, s1) <= 1e-6
+    (o1.pow(2).sum() + s1.sum()).backward()
+    (o2.pow(2).sum() + s2.sum()).backward()
+    for a, b in zip(heads, token[:5]):
+        assert relative_error(a.grad.transpose(1, 2), b.grad) <= 1e-5
+    assert relative_error(h0.grad, token[5].grad) <= 1e-5
+    with pytest.raises(ValueError, match=r"g must be \[B, H, T\] = \[2, 3, " + str(T)):
+        chunk_gated_delta_rule(*heads[:3], inputs[3], heads[4], head_first=True)

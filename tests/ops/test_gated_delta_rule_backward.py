@@ -135,19 +135,18 @@ def test_strong_decay_gradients_match_float64_naive(log_decay):
 
 
 @pytest.mark.parametrize("impl", ["solve", "inverse"])
-def test_no_grad_runs_the_chosen_plain_forward(impl, monkeypatch):
-    import hadna.ops.gated_delta_rule.chunk as chunk
+def test_no_grad_runs_the_chosen_plain_forward(impl):
     from hadna.ops.gated_delta_rule.chunk_autograd import explicit_inverse_forward
+    from hadna.ops.gated_delta_rule.common import FACTORIZE_MAX_DECAY
 
-    monkeypatch.setattr(chunk, "INFERENCE_IMPL", impl)
     inputs = head_first_inputs(2, 100, 16, 8, with_state=True)
     leaves = [x.clone().requires_grad_() for x in inputs]
     with torch.no_grad():
-        o, s = chunk_gated_delta_rule_head_first(*leaves[:5], 0.25, leaves[5], 32)
+        o, s = chunk_gated_delta_rule_head_first(*leaves[:5], 0.25, leaves[5], 32, inference_impl=impl)
         if impl == "solve":
             o_ref, s_ref = _chunk_forward_autograd(*inputs[:5], 0.25, inputs[5], 32)
         else:
-            o_ref, s_ref, _ = explicit_inverse_forward(*inputs[:5], inputs[5], 0.25, 32, chunk.FACTORIZE_MAX_DECAY)
+            o_ref, s_ref, _ = explicit_inverse_forward(*inputs[:5], inputs[5], 0.25, 32, FACTORIZE_MAX_DECAY)
     assert o.grad_fn is None and torch.equal(o, o_ref) and torch.equal(s, s_ref)
     o, _ = chunk_gated_delta_rule_head_first(*leaves[:5], 0.25, leaves[5], 32, grad_impl="custom")
     assert type(o.grad_fn).__name__ == "ChunkGatedDeltaRuleFunctionBackward"
@@ -198,11 +197,11 @@ def test_unit_lower_inverse(C):
     assert torch.allclose(unit_lower_inverse(A, block=5), expected, atol=1e-10)
 
 
-def test_model_parameter_gradients_agree_between_grad_impls(monkeypatch):
+def test_model_parameter_gradients_agree_between_grad_impls():
     """The student (bidirectional GDN) trains through the same kernel: both backwards give its gradients."""
-    import hadna.ops.gated_delta_rule.chunk as chunk_mod
     from hadna.models.configuration_had import HadConfig
     from hadna.models.modeling_had import HadModel
+    from hadna.modules import GatedDeltaNet
 
     torch.manual_seed(0)
     model = HadModel(HadConfig.preset("had-tiny", chunk_size=16))
@@ -211,7 +210,9 @@ def test_model_parameter_gradients_agree_between_grad_impls(monkeypatch):
     mask[1, 30:] = 0
     grads = []
     for impl in ("custom", "autograd"):
-        monkeypatch.setattr(chunk_mod, "DEFAULT_GRAD_IMPL", impl)
+        for m in model.modules():
+            if isinstance(m, GatedDeltaNet):
+                m.grad_impl = impl
         model.zero_grad(set_to_none=True)
         model(input_ids=ids, attention_mask=mask).last_hidden_state.pow(2).mean().backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})

@@ -16,15 +16,13 @@ CPU kernel wants: each tensor is reordered (padding last, optionally reversed) a
 from __future__ import annotations
 
 import math
-import os
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops import chunk_gated_delta_rule, fla_available
-from ..ops.gated_delta_rule.chunk import chunk_gated_delta_rule_head_first
+from ..ops import chunk_gated_delta_rule
 from .conv import ShortConvolution, causal_conv1d
 from .norm import GatedRMSNorm
 from .padding import SequenceLayout
@@ -54,7 +52,8 @@ class GatedDeltaNet(nn.Module):
     """One causal Gated DeltaNet mixer. x: ``[B, T, D]`` -> ``[B, T, D]``."""
 
     def __init__(self, hidden_size: int, num_heads: int = 4, head_k_dim: int = 32, expand_v: float = 2.0,
-                 conv_size: int = 4, norm_eps: float = 1e-5, chunk_size: int = 64, kernel_backend: str = "auto"):
+                 conv_size: int = 4, norm_eps: float = 1e-5, chunk_size: int = 64, kernel_backend: str = "auto",
+                 grad_impl: str = "custom"):
         super().__init__()
         head_v_dim = head_k_dim * expand_v
         if not float(head_v_dim).is_integer():
@@ -67,6 +66,7 @@ class GatedDeltaNet(nn.Module):
         self.value_dim = num_heads * self.head_v_dim
         self.chunk_size = chunk_size
         self.kernel_backend = kernel_backend
+        self.grad_impl = grad_impl  # the PyTorch kernel's backward: "custom" or "autograd" (a twin for tests)
 
         # Parameter names follow flash-linear-attention's GatedDeltaNet.
         self.q_proj = nn.Linear(hidden_size, self.key_dim, bias=False)
@@ -136,19 +136,11 @@ class GatedDeltaNet(nn.Module):
         return layout.from_head_first(o, direction)
 
     def _recurrence(self, q, k, v, g, beta) -> torch.Tensor:
-        """Head-first delta rule; fla's kernel (token-major) on CUDA when available."""
-        B, H, T, K = q.shape
-        use_fla = self.kernel_backend == "fla" or (
-            self.kernel_backend == "auto" and q.is_cuda and os.environ.get("HADNA_DISABLE_FLA", "0") != "1"
-            and fla_available())
-        if use_fla:
-            o, _ = chunk_gated_delta_rule(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                          g.transpose(1, 2), beta.transpose(1, 2), backend="fla")
-            return o.transpose(1, 2)
-        o, _ = chunk_gated_delta_rule_head_first(
-            q.float().reshape(B * H, T, K), k.float().reshape(B * H, T, K), v.float().reshape(B * H, T, -1),
-            g.reshape(B * H, T), beta.float().reshape(B * H, T), K ** -0.5, None, self.chunk_size)
-        return o.reshape(B, H, T, -1).to(q.dtype)
+        """The delta rule on head-first ``[B, H, T, *]`` tensors, through the public op (which picks fla's
+        kernel on CUDA when it can, hadna's PyTorch kernel otherwise)."""
+        o, _ = chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=self.chunk_size, backend=self.kernel_backend,
+                                      grad_impl=self.grad_impl, head_first=True)
+        return o
 
     def output(self, o: torch.Tensor, gate: torch.Tensor, normalized: bool = False) -> torch.Tensor:
         """o: ``[B, H, T, V]`` -> ``W_o(RMSNorm(o) * SiLU(gate))``: ``[B, T, D]``. gate: ``[B, T, H*V]``.

@@ -23,8 +23,10 @@ used to form ``U`` and ``O`` for all chunks at once.
 
 Gradients: by default a hand-written backward (:mod:`.chunk_autograd`: the adjoint recurrence in reverse
 over chunks, everything else batched; ~1.6x faster forward+backward than autograd through these ops on
-CPU). ``grad_impl="autograd"`` (or ``DEFAULT_GRAD_IMPL``) selects plain PyTorch autograd through
-:func:`_chunk_forward_autograd`, which is also the forward used whenever no gradient is needed.
+CPU). ``grad_impl="autograd"`` selects plain PyTorch autograd through :func:`_chunk_forward_autograd`.
+Without gradients, ``inference_impl`` picks the forward: the explicit-inverse one of the hand-written
+path (default) or :func:`_chunk_forward_autograd`'s triangular solve. The helpers both paths share
+(:func:`~.common.chunk_inputs`, :func:`~.common.decay_terms`) live in :mod:`.common`.
 
 On CPU the op is memory-bound, so the C x C decay weighting is folded into the matmuls when it is safe:
 with ``m`` the chunk's mid-point log decay, ``D_ij = exp(gamma_i - m) exp(m - gamma_j)``, i.e.
@@ -35,20 +37,20 @@ factors within exp(+-60) ~ 1e+-26); otherwise ``D`` is formed explicitly (exp of
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-FACTORIZE_MAX_DECAY = 120.0
+from .chunk_autograd import chunk_gated_delta_rule_custom_grad, explicit_inverse_forward
+from .common import FACTORIZE_MAX_DECAY, chunk_inputs, decay_terms
 
+#: how gradients of the kernel are computed: the hand-written backward or autograd through the forward ops
 GradImpl = Literal["custom", "autograd"]
-# How gradients of the kernel are computed (see chunk_gated_delta_rule_head_first); a module-level
-# default so that benchmarks can compare both without threading an argument through the model.
-DEFAULT_GRAD_IMPL: GradImpl = "custom"
 #: forward without gradients: "inverse" (T = (I + A)^-1 formed by a blocked inverse, then matmuls) or
 #: "solve" (one wide batched triangular solve; the autograd twin's forward)
-INFERENCE_IMPL = "inverse"
+InferenceImpl = Literal["inverse", "solve"]
+GRAD_IMPLS: tuple[str, ...] = ("custom", "autograd")
+INFERENCE_IMPLS: tuple[str, ...] = ("inverse", "solve")
 
 
 def chunk_gated_delta_rule_torch(
@@ -61,7 +63,8 @@ def chunk_gated_delta_rule_torch(
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     chunk_size: int = 64,
-    grad_impl: GradImpl | None = None,
+    grad_impl: GradImpl = "custom",
+    inference_impl: InferenceImpl = "inverse",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Pure-PyTorch chunked op, ``[B, T, H, *]`` layout; arguments as :func:`hadna.ops.chunk_gated_delta_rule`."""
     B, T, H, K = q.shape
@@ -74,84 +77,9 @@ def chunk_gated_delta_rule_torch(
     h0 = None if initial_state is None else initial_state.reshape(B * H, K, V)
     o, state = chunk_gated_delta_rule_head_first(head_first(q), head_first(k), head_first(v), head_first(g),
                                                  head_first(beta), scale, h0, chunk_size,
-                                                 grad_impl=grad_impl)
+                                                 grad_impl=grad_impl, inference_impl=inference_impl)
     o = o.view(B, H, T, V).transpose(1, 2).contiguous().to(q.dtype)          # [B, T, H, V]
     return o, (state.view(B, H, K, V) if output_final_state else None)
-
-
-class ChunkedInputs(NamedTuple):
-    """The inputs padded to whole chunks and viewed per chunk (n chunks of C steps)."""
-
-    q: torch.Tensor          # [Nh, n, C, K]
-    k: torch.Tensor          # [Nh, n, C, K]
-    v: torch.Tensor          # [Nh, n, C, V]
-    beta: torch.Tensor       # [Nh, n, C, 1]
-    gamma: torch.Tensor      # [Nh, n, C] cumulative log decay from each chunk's start
-    gamma_last: torch.Tensor  # [Nh, n, 1] the chunk's total log decay gamma_C
-
-
-class DecayTerms(NamedTuple):
-    """The decay-weighted intra-chunk tensors of the module docstring (one chunk per [Nh, n] entry).
-
-    On the factorised path every tensor that carries ``e^(gamma_i - m)`` is scaled by ``e^-m``
-    (``q_dec``, ``k_rhs`` and hence ``W``); ``e_m`` is then ``e^m`` (``[Nh, n, 1, 1]``) and undoes it on
-    the state. On the explicit path ``e_m`` is None, ``decay`` holds ``D`` and ``exp_gamma`` ``e^gamma``.
-    """
-
-    q_dec: torch.Tensor      # diag(e^gamma) sQ                         [Nh, n, C, K]
-    k_rhs: torch.Tensor      # diag(beta e^gamma) K                     [Nh, n, C, K]
-    k_decayed: torch.Tensor  # Kd = diag(e^(gamma_C - gamma)) K (exact)  [Nh, n, C, K]
-    A: torch.Tensor          # strictly_lower(diag(beta) (K K^T o D))   [Nh, n, C, C]
-    P: torch.Tensor          # (sQ K^T) o D, lower incl. the diagonal   [Nh, n, C, C]
-    e_m: torch.Tensor | None
-    left: torch.Tensor | None       # factorised: e^(gamma_i - m)      [Nh, n, C, 1]
-    right_scale: torch.Tensor | None  # factorised: e^(m - gamma_j)    [Nh, n, C, 1]
-    right: torch.Tensor | None      # factorised: e^(m - gamma_j) k_j  [Nh, n, C, K]
-    decay: torch.Tensor | None      # explicit: D                      [Nh, n, C, C]
-    exp_gamma: torch.Tensor | None  # explicit: e^gamma                [Nh, n, C, 1]
-
-
-def chunk_inputs(q, k, v, g, beta, chunk_size: int) -> tuple[ChunkedInputs, int]:
-    """Pad ``[Nh, T, *]`` inputs to a multiple of the chunk length and view them per chunk; returns C too."""
-    Nh, T, K = q.shape
-    V = v.shape[-1]
-    C = max(1, min(chunk_size, T))  # short sequences: one chunk of exactly T, no padding work
-    pad = (-T) % C
-    if pad:  # padded steps have k = v = beta = g = 0: they leave the state untouched
-        q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
-        g, beta = F.pad(g, (0, pad)), F.pad(beta, (0, pad))
-    n = (T + pad) // C
-    gamma = g.reshape(Nh, n, C).cumsum(-1)                                  # [Nh, n, C]
-    return ChunkedInputs(q.reshape(Nh, n, C, K), k.reshape(Nh, n, C, K), v.reshape(Nh, n, C, V),
-                         beta.reshape(Nh, n, C, 1), gamma, gamma[..., -1:]), C
-
-
-def decay_terms(x: ChunkedInputs, scale: float, factorize_max_decay: float) -> DecayTerms:
-    """A, P, the decayed q/k and (factorised path) the e^m bookkeeping; see the module docstring."""
-    q, k, beta, gamma, gamma_last = x.q, x.k, x.beta, x.gamma, x.gamma_last
-    if gamma.numel() and bool((gamma_last >= -factorize_max_decay).all()):
-        # Centred factorisation D_ij = e^(gamma_i - m) e^(m - gamma_j); everything that depends on
-        # gamma_i - m carries a factor e^-m, undone on the (small) state tensors below.
-        mid = 0.5 * gamma_last[..., None]                                  # m: [Nh, n, 1, 1]
-        left = (gamma[..., None] - mid).exp()                              # e^(gamma_i - m)
-        right_scale = (mid - gamma[..., None]).exp()                       # e^(m - gamma_j)
-        right = k * right_scale                                            # e^(m - gamma_j) k_j
-        k_rhs = k * (beta * left)                                          # e^-m diag(beta e^gamma) K
-        q_dec = q * (left * scale)                                         # e^-m diag(e^gamma) sQ
-        A = torch.matmul(k_rhs, right.transpose(-1, -2)).tril_(-1)         # [Nh, n, C, C]
-        P = torch.matmul(q_dec, right.transpose(-1, -2)).tril_()           # (sQ K^T) o D
-        k_decayed = right * (gamma_last[..., None] - mid).exp()            # Kd = diag(e^{gamma_C - gamma}) K
-        return DecayTerms(q_dec, k_rhs, k_decayed, A, P, mid.exp(), left, right_scale, right, None, None)
-    C = gamma.shape[-1]
-    causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()
-    decay = (gamma[..., :, None] - gamma[..., None, :]).masked_fill_(~causal, float("-inf")).exp_()
-    exp_gamma = gamma.exp()[..., None]
-    k_rhs = k * (beta * exp_gamma)                                         # diag(beta e^gamma) K
-    q_dec = q * (exp_gamma * scale)                                        # diag(e^gamma) sQ
-    A = (beta * (k @ k.transpose(-1, -2)) * decay).tril_(-1)
-    P = ((q @ k.transpose(-1, -2)) * decay).mul_(scale)
-    k_decayed = k * (gamma_last - gamma).exp()[..., None]
-    return DecayTerms(q_dec, k_rhs, k_decayed, A, P, None, None, None, None, decay, exp_gamma)
 
 
 def chunk_gated_delta_rule_head_first(
@@ -164,7 +92,8 @@ def chunk_gated_delta_rule_head_first(
     initial_state: torch.Tensor | None = None,
     chunk_size: int = 64,
     factorize_max_decay: float = FACTORIZE_MAX_DECAY,
-    grad_impl: GradImpl | None = None,
+    grad_impl: GradImpl = "custom",
+    inference_impl: InferenceImpl = "inverse",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The kernel on head-first fp32 tensors (callers that already hold this layout skip two copies).
 
@@ -172,22 +101,19 @@ def chunk_gated_delta_rule_head_first(
     ``[N, K, V]`` or None. Returns o ``[N, T, V]`` and the final state ``[N, K, V]`` (both fp32).
 
     grad_impl: how gradients are computed when one is needed: "custom" (the hand-written backward of
-    :mod:`.chunk_autograd`) or "autograd" (PyTorch autograd through the forward ops); None reads
-    ``hadna.ops.gated_delta_rule.chunk.DEFAULT_GRAD_IMPL``. Without gradients both run the same forward.
+    :mod:`.chunk_autograd`) or "autograd" (PyTorch autograd through the forward ops). Without gradients
+    neither matters: ``inference_impl`` ("inverse" or "solve", see :data:`InferenceImpl`) picks the forward.
     """
-    impl = DEFAULT_GRAD_IMPL if grad_impl is None else grad_impl
-    if impl not in ("custom", "autograd"):
-        raise ValueError(f"grad_impl must be 'custom' or 'autograd', got {impl!r}")
-    if impl == "custom" and q.shape[1] and torch.is_grad_enabled() and any(
-            x is not None and x.requires_grad for x in (q, k, v, g, beta, initial_state)):
-        from .chunk_autograd import chunk_gated_delta_rule_custom_grad
-
+    if grad_impl not in GRAD_IMPLS:
+        raise ValueError(f"grad_impl must be 'custom' or 'autograd', got {grad_impl!r}")
+    if inference_impl not in INFERENCE_IMPLS:
+        raise ValueError(f"inference_impl must be 'inverse' or 'solve', got {inference_impl!r}")
+    needs_grad = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in (q, k, v, g, beta, initial_state))
+    if grad_impl == "custom" and q.shape[1] and needs_grad:
         return chunk_gated_delta_rule_custom_grad(q, k, v, g, beta, scale, initial_state, chunk_size,
                                                   factorize_max_decay)
-    if INFERENCE_IMPL == "inverse" and q.shape[1] and not (torch.is_grad_enabled() and any(
-            x is not None and x.requires_grad for x in (q, k, v, g, beta, initial_state))):
-        from .chunk_autograd import explicit_inverse_forward
-
+    if inference_impl == "inverse" and q.shape[1] and not needs_grad:
         h0 = None if initial_state is None else initial_state.to(q.dtype)
         o, state, _ = explicit_inverse_forward(q, k, v, g, beta, h0, scale, chunk_size, factorize_max_decay)
         return o, state

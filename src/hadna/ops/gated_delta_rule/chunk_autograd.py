@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .chunk import chunk_inputs, decay_terms
+from .common import chunk_inputs, decay_terms, mm, mm_add_, mT
 
 INVERSE_BLOCK = 16
 
@@ -87,23 +87,6 @@ def unit_lower_inverse(A: torch.Tensor, block: int = INVERSE_BLOCK) -> torch.Ten
     return T
 
 
-def _mT(t: torch.Tensor) -> torch.Tensor:
-    return t.transpose(-1, -2)
-
-
-def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Batched matmul of ``[..., r, s]`` and ``[..., s, c]`` with equal batch shapes (transposed views are fine)."""
-    return torch.bmm(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:])).view(*a.shape[:-1], b.shape[-1])
-
-
-def _mm_add_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float = 1.0,
-             beta: float = 1.0) -> torch.Tensor:
-    """In place ``out = beta * out + alpha * a @ b`` on a contiguous ``out`` (one pass: no temporary)."""
-    out.view(-1, *out.shape[-2:]).baddbmm_(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]),
-                                            beta=beta, alpha=alpha)
-    return out
-
-
 def _g_grad(rho: torch.Tensor, kappa: torch.Tensor, sigma: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
     """dg per chunk from its four kinds of decay dependence, summing only the terms that depend on g_t.
 
@@ -128,11 +111,11 @@ def _factorised_decay_backward(k, beta, q_dec, k_rhs, left, right_scale, right, 
     ``A = lower(Kl Kr^T)``, ``P = lower(Qd Kr^T)``, ``Kd = c Kr`` with ``Kl = k_rhs'``, ``Qd = q_dec'``,
     ``Kr = right``, ``c = e^(gamma_C - m)``. Consumes ndk, dq_dec (overwritten).
     """
-    dKr = _mm(U, _mT(dSn * c[..., None]))                                # c dKd = grad wrt Kr via Kd
+    dKr = mm(U, mT(dSn * c[..., None]))                                # c dKd = grad wrt Kr via Kd
     kappa = (dKr * right).sum(-1)                                        # rowsum(dKd o Kd)
-    _mm_add_(_mm_add_(dKr, _mT(dA), k_rhs), _mT(dP), q_dec)               # + dA^T Kl + dP^T Qd
-    dKl = _mm_add_(ndk, dA, right, beta=-1.0)                            # d k_rhs' + dA Kr
-    dQd = _mm_add_(dq_dec, dP, right)                                    # d q_dec' + dP Kr
+    mm_add_(mm_add_(dKr, mT(dA), k_rhs), mT(dP), q_dec)               # + dA^T Kl + dP^T Qd
+    dKl = mm_add_(ndk, dA, right, beta=-1.0)                            # d k_rhs' + dA Kr
+    dQd = mm_add_(dq_dec, dP, right)                                    # d q_dec' + dP Kr
     # e^(+gamma) on Kl and Qd, e^(-gamma) on Kr, e^(gamma_C) on Kd and the state term (m held fixed)
     dgamma = (dKl * k_rhs).sum(-1).sub_((dKr * right).sum(-1)).add_((dQd * q_dec).sum(-1))
     dgamma[..., -1] += sigma + kappa.sum(-1)
@@ -149,18 +132,18 @@ def _explicit_decay_backward(q, k, beta, gamma, gamma_last, q_dec, k_rhs, k_deca
 
     ``A = diag(beta)(K K^T) o D``, ``P = s (Q K^T) o D``. Consumes dA, dP, dq_dec (overwritten).
     """
-    dKd = _mm(U, _mT(dSn))
+    dKd = mm(U, mT(dSn))
     kappa = (dKd * k_decayed).sum(-1)
     rho = (dq_dec * q_dec).sum(-1).sub_((ndk * k_rhs).sum(-1))           # e^(gamma_i)-scaled terms
     E = (dA * A).addcmul_(dP, P)                                          # e^(gamma_i - gamma_j)-scaled terms
     GA = dA.mul_(decay)                                                   # dA o D
     GP = dP.mul_(decay)
-    dk = _mm_add_(_mm(_mT(GA), k * beta), _mT(GP), q, alpha=scale)
-    GAK = _mm(GA, k)
+    dk = mm_add_(mm(mT(GA), k * beta), mT(GP), q, alpha=scale)
+    GAK = mm(GA, k)
     dbeta += (k * GAK).sum(-1).sub_((ndk * k).sum(-1).mul_(exp_gamma[..., 0]))
     dk.addcmul_(GAK, beta).addcmul_(ndk, beta * exp_gamma, value=-1.0)
     dk.addcmul_(dKd, (gamma_last - gamma).exp()[..., None])
-    dq = _mm_add_(dq_dec.mul_(exp_gamma * scale), GP, k, alpha=scale)
+    dq = mm_add_(dq_dec.mul_(exp_gamma * scale), GP, k, alpha=scale)
     return dk, dq, _g_grad(rho, kappa, sigma, E)
 
 
@@ -177,13 +160,13 @@ def explicit_inverse_forward(q, k, v, g, beta, initial_state, scale: float, chun
     n = x.gamma.shape[1]
     d = decay_terms(x, scale, factorize_max_decay)
     Tinv = unit_lower_inverse(d.A)                                      # (I + A)^-1: [Nh, n, C, C]
-    W = _mm(Tinv, d.k_rhs)                                             # W' (e^-m W when factorised)
-    U0 = _mm(Tinv, x.v * x.beta)                                       # [Nh, n, C, V]
-    M = _mm(_mT(d.k_decayed), W).neg_()                                # -Kd^T W': [Nh, n, K, K]
+    W = mm(Tinv, d.k_rhs)                                             # W' (e^-m W when factorised)
+    U0 = mm(Tinv, x.v * x.beta)                                       # [Nh, n, C, V]
+    M = mm(mT(d.k_decayed), W).neg_()                                # -Kd^T W': [Nh, n, K, K]
     if d.e_m is not None:
         M.mul_(d.e_m)
     M.diagonal(dim1=-2, dim2=-1).add_(x.gamma_last.exp())              # M = e^(gamma_C) I - Kd^T W
-    Nk = _mm(_mT(d.k_decayed), U0)                                     # N = Kd^T U0: [Nh, n, K, V]
+    Nk = mm(mT(d.k_decayed), U0)                                     # N = Kd^T U0: [Nh, n, K, V]
     S = q.new_zeros(Nh, K, V) if initial_state is None else initial_state
     S0 = q.new_empty(Nh, n, K, V)                                      # each chunk's start state
     for i in range(n):
@@ -192,7 +175,7 @@ def explicit_inverse_forward(q, k, v, g, beta, initial_state, scale: float, chun
     if d.e_m is not None:
         S0.mul_(d.e_m)                                                 # S0' = e^m S0
     U = torch.baddbmm(U0.view(-1, C, V), W.view(-1, C, K), S0.view(-1, K, V), alpha=-1.0).view(U0.shape)
-    O = _mm_add_(_mm(d.q_dec, S0), d.P, U)                             # q_dec S0 + P U
+    O = mm_add_(mm(d.q_dec, S0), d.P, U)                             # q_dec S0 + P U
     saved = ((x.q, x.k, x.v, x.beta, x.gamma, x.gamma_last, d.q_dec, d.k_rhs, d.k_decayed, d.A, d.P, d.e_m,
               d.left, d.right_scale, d.right, d.decay, d.exp_gamma, Tinv, W, U0, M, S0, U)
              if keep_for_backward else ())
@@ -235,8 +218,8 @@ class ChunkGatedDeltaRuleFunction(torch.autograd.Function):
             dO = dO.view(Nh, n, C, V)
 
         # (1) what each chunk's start state receives from the chunk's own outputs (grad wrt S0', then S0)
-        PtdO = _mm(_mT(P), dO)                                               # [Nh, n, C, V]
-        R = _mm_add_(_mm(_mT(q_dec), dO), _mT(W), PtdO, alpha=-1.0)          # [Nh, n, K, V]
+        PtdO = mm(mT(P), dO)                                               # [Nh, n, C, V]
+        R = mm_add_(mm(mT(q_dec), dO), mT(W), PtdO, alpha=-1.0)          # [Nh, n, K, V]
         if e_m is not None:
             R.mul_(e_m)
         # (2) adjoint recurrence in reverse over chunks
@@ -244,16 +227,16 @@ class ChunkGatedDeltaRuleFunction(torch.autograd.Function):
         dSn = q.new_empty(Nh, n, K, V)                                       # grad of each chunk's end state
         for i in range(n - 1, -1, -1):
             dSn[:, i] = dS
-            dS = torch.baddbmm(R[:, i], _mT(M[:, i]), dS)
+            dS = torch.baddbmm(R[:, i], mT(M[:, i]), dS)
         # (3) new values: dU = P^T dO + Kd dSn, dW' = -dU S0'^T
-        dU = _mm_add_(PtdO, k_decayed, dSn)
+        dU = mm_add_(PtdO, k_decayed, dSn)
         # (4) solve adjoint, signs folded: ndk = -d k_rhs', dvb = d (beta v); dA = -strict_lower(dX WU^T)
-        ndk = _mm(_mT(Tinv), _mm(dU, _mT(S0)))
-        dvb = _mm(_mT(Tinv), dU)
-        dA = _mm_add_(_mm(ndk, _mT(W)), dvb, _mT(U0), alpha=-1.0).tril_(-1)   # [Nh, n, C, C]
+        ndk = mm(mT(Tinv), mm(dU, mT(S0)))
+        dvb = mm(mT(Tinv), dU)
+        dA = mm_add_(mm(ndk, mT(W)), dvb, mT(U0), alpha=-1.0).tril_(-1)   # [Nh, n, C, C]
         # (5) output and state-passing terms
-        dP = _mm(dO, _mT(U)).tril_()                                         # [Nh, n, C, C]
-        dq_dec = _mm(dO, _mT(S0))                                            # grad wrt q_dec'
+        dP = mm(dO, mT(U)).tril_()                                         # [Nh, n, C, C]
+        dq_dec = mm(dO, mT(S0))                                            # grad wrt q_dec'
         c = gamma_last.exp() if e_m is None else (0.5 * gamma_last).exp()    # e^(gamma_C) / e^m: [Nh, n, 1]
         sigma = torch.bmm(S0.view(-1, 1, K * V), dSn.view(-1, K * V, 1)).view(Nh, n) * c[..., 0]  # <S0, dSn>
         dbeta = (dvb * v).sum(-1)                                            # [Nh, n, C]

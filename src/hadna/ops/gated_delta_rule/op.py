@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from .chunk import chunk_gated_delta_rule_torch
+from .chunk import GradImpl, InferenceImpl, chunk_gated_delta_rule_head_first, chunk_gated_delta_rule_torch
 
 #: Parameters of fla's kernel that hadna passes, in this positional order, then by keyword.
 _FLA_POSITIONAL = ("q", "k", "v", "g", "beta")
@@ -63,15 +63,18 @@ def fla_available() -> bool:
     return _fla_kernel() is not None
 
 
-def _check_inputs(q, k, v, g, beta, initial_state) -> None:
+def _check_inputs(q, k, v, g, beta, initial_state, head_first: bool = False) -> None:
+    dims = "B, H, T" if head_first else "B, T, H"
     if q.dim() != 4 or k.shape != q.shape:
-        raise ValueError(f"q and k must be [B, T, H, K] of the same shape; got q {tuple(q.shape)}, k {tuple(k.shape)}")
-    B, T, H, K = q.shape
-    if v.dim() != 4 or v.shape[:3] != (B, T, H):
-        raise ValueError(f"v must be [B, T, H, V] = [{B}, {T}, {H}, V]; got {tuple(v.shape)}")
+        raise ValueError(f"q and k must be [{dims}, K] of the same shape; got q {tuple(q.shape)}, k {tuple(k.shape)}")
+    lead = tuple(q.shape[:3])
+    B, H, K = q.shape[0], q.shape[1 if head_first else 2], q.shape[3]
+    sizes = ", ".join(map(str, lead))
+    if v.dim() != 4 or tuple(v.shape[:3]) != lead:
+        raise ValueError(f"v must be [{dims}, V] = [{sizes}, V]; got {tuple(v.shape)}")
     for name, x in (("g", g), ("beta", beta)):
-        if x.shape != (B, T, H):
-            raise ValueError(f"{name} must be [B, T, H] = [{B}, {T}, {H}]; got {tuple(x.shape)}")
+        if tuple(x.shape) != lead:
+            raise ValueError(f"{name} must be [{dims}] = [{sizes}]; got {tuple(x.shape)}")
     if initial_state is not None and initial_state.shape != (B, H, K, v.shape[-1]):
         raise ValueError(f"initial_state must be [B, H, K, V] = [{B}, {H}, {K}, {v.shape[-1]}]; "
                          f"got {tuple(initial_state.shape)}")
@@ -88,7 +91,9 @@ def chunk_gated_delta_rule(
     output_final_state: bool = False,
     chunk_size: int = 64,
     backend: Literal["auto", "torch", "fla"] = "auto",
-    grad_impl: Literal["custom", "autograd"] | None = None,
+    grad_impl: GradImpl = "custom",
+    inference_impl: InferenceImpl = "inverse",
+    head_first: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Gated delta rule, chunkwise parallel, with flash-linear-attention's layout and semantics.
 
@@ -96,20 +101,26 @@ def chunk_gated_delta_rule(
         q: ``[B, T, H, K]`` queries; k: ``[B, T, H, K]`` keys (normalising q and k is the caller's job).
         v: ``[B, T, H, V]`` values.
         g: ``[B, T, H]`` log decay (<= 0); beta: ``[B, T, H]`` write strength in [0, 1].
+        (With ``head_first=True`` every input is head-major instead: ``[B, H, T, *]`` and ``[B, H, T]``;
+        the PyTorch kernel works in that layout, so a caller holding it saves two copies.)
         scale: query scale, default ``K ** -0.5``.
         initial_state: ``[B, H, K, V]`` state before the first step, or None for zeros.
         output_final_state: also return the state after the last step.
         chunk_size: tokens per chunk for the PyTorch kernel (any T works, not only multiples).
         backend: "auto" (fla on CUDA when importable, else PyTorch), "torch", or "fla".
-        grad_impl: PyTorch kernel only: "custom" (hand-written backward), "autograd" (autograd through the
-            forward ops), or None for ``hadna.ops.gated_delta_rule.chunk.DEFAULT_GRAD_IMPL`` ("custom").
+        grad_impl: PyTorch kernel only: "custom" (hand-written backward) or "autograd" (autograd through the
+            forward ops).
+        inference_impl: PyTorch kernel only, without gradients: "inverse" or "solve" (see
+            :mod:`hadna.ops.gated_delta_rule.chunk`).
+        head_first: inputs and ``o`` in the ``[B, H, T, *]`` layout.
 
     Returns:
-        o: ``[B, T, H, V]`` in q's dtype; final_state: ``[B, H, K, V]`` fp32, or None.
+        o: ``[B, T, H, V]`` (``[B, H, T, V]`` if head_first) in q's dtype; final_state: ``[B, H, K, V]``
+        fp32, or None.
 
     Per step t: ``S = exp(g_t) S``; ``S = S + beta_t k_t (v_t - S^T k_t)^T``; ``o_t = scale q_t^T S``.
     """
-    _check_inputs(q, k, v, g, beta, initial_state)
+    _check_inputs(q, k, v, g, beta, initial_state, head_first)
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if chunk_size < 1:
@@ -122,10 +133,21 @@ def chunk_gated_delta_rule(
         if kernel is None:
             raise RuntimeError("backend='fla' requested but flash-linear-attention is not importable "
                                "(pip install 'hadna[fla]')")
+        if head_first:  # fla's kernel is token-major
+            q, k, v, g, beta = (x.transpose(1, 2) for x in (q, k, v, g, beta))
         o, final_state = kernel(q, k, v, g, beta, scale=scale, initial_state=initial_state,
                                 output_final_state=output_final_state)
-        return o, (final_state.float() if final_state is not None else None)
+        return (o.transpose(1, 2) if head_first else o), (final_state.float() if final_state is not None else None)
     if backend not in ("auto", "torch"):
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'fla'")
-    return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size,
-                                        grad_impl)
+    if not head_first:
+        return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size,
+                                            grad_impl, inference_impl)
+    B, H, T, K = q.shape
+    V = v.shape[-1]
+    h0 = None if initial_state is None else initial_state.float().reshape(B * H, K, V)
+    o, state = chunk_gated_delta_rule_head_first(
+        q.float().reshape(B * H, T, K), k.float().reshape(B * H, T, K), v.float().reshape(B * H, T, V),
+        g.float().reshape(B * H, T), beta.float().reshape(B * H, T), scale, h0, chunk_size,
+        grad_impl=grad_impl, inference_impl=inference_impl)
+    return o.reshape(B, H, T, V).to(q.dtype), (state.view(B, H, K, V) if output_final_state else None)
