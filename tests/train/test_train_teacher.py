@@ -20,11 +20,10 @@ from hadna.cli import main as cli_main
 from hadna.config import from_dict, load_config
 from hadna.errors import ConfigError
 from hadna.teachers import NT_CLS_ID, NT_MASK_ID, NT_PAD_ID, Teacher, nt_tokenize_batch
-from hadna.teachers.nt_tokens import NT_KMER_OFFSET, NT_SINGLE_OFFSET
+from hadna.teachers.nt_tokens import NT_KMER_OFFSET, NT_SINGLE_OFFSET, window_token_bound
 from hadna.train.config import MlmSection, PretrainConfig, TeacherTrainConfig
 from hadna.train.metrics_log import read_csv
-from hadna.train.teacher_train import (IGNORE_INDEX, TeacherTraining, mlm_mask, run_teacher_train,
-                                       window_token_bound)
+from hadna.train.teacher_train import IGNORE_INDEX, TeacherTraining, mlm_mask, run_teacher_train
 from hadna.vocab import A_ID, N_ID, T_ID
 from train_helpers import REPO, WINDOW, assert_same_run, sigkill_then_resume
 

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from hadna.errors import ConfigError
     from hadna.train.distributed import resolve_device
     from hadna.train.feature_cache import build_feature_cache
-    from hadna.train.pretrain import check_inputs, load_teacher
+    from hadna.train.launch import check_inputs
+    from hadna.train.pretrain import load_teacher
 
     cfg = load_pretrain_config(args.config, args.overrides)
     if not cfg.teacher.path:

@@ -118,7 +118,7 @@ class Pipeline:
 
     def _check_inputs(self) -> None:
         """Missing genomes / teachers fail now, in one line, naming what to get (before any training)."""
-        from ..train.pretrain import check_inputs
+        from ..train.launch import check_inputs
 
         for key, rc in self.recipes.items():
             if key.startswith("student:"):
@@ -194,7 +194,7 @@ class Pipeline:
 
     def build_task(self, name: str, build) -> dict[str, Any]:
         from ..data.repeat_task import build_repeat_task
-        from ..train.pretrain import resolve_path
+        from ..train.launch import resolve_path
 
         out = self.task_yaml(name).parent
         summary = build_repeat_task(resolve_path(build.fasta), out, window=build.window,

@@ -28,6 +28,7 @@ through it, so a different order there is harmless.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,18 @@ for _base, _sid in zip("ACGTN", (A_ID, C_ID, G_ID, T_ID, N_ID)):
     if _base != "N":
         _DIGIT_LUT[_sid] = NT_KMER_ALPHABET.index(_base)
     _SINGLE_LUT[_sid] = NT_TOKEN_TO_ID[_base]
+
+
+def window_token_bound(window_length: int, max_n_fraction: float) -> int:
+    """The most NT tokens (``<cls>`` included) a window of ``window_length`` bases with at most
+    ``floor(max_n_fraction * window_length)`` N's can tokenise to.
+
+    ``k`` N's split the A/C/G/T bases into at most ``k + 1`` runs; a run of ``r`` bases gives
+    ``r // 6 + r % 6 <= (r + 25) / 6`` tokens, so the total is at most ``1 + k + (L - k + 25 (k + 1)) / 6``
+    = ``1 + (L + 30 k + 25) / 6``: about L / 6 plus a margin that grows with the allowed N's.
+    """
+    k = math.floor(max_n_fraction * window_length + 1e-9)  # as GenomeWindows rounds it
+    return 1 + (window_length + 30 * k + 25) // 6
 
 
 def write_nt_vocab(path: str | Path) -> Path:

@@ -8,10 +8,11 @@
 * :mod:`.schedule` - AdamW parameter groups, warm-up + cosine learning rate.
 * :mod:`.samples` - training/validation samples (window + RC + mask) as pure functions of their index.
 * :mod:`.feature_cache` - precomputed teacher features (``hadna cache-teacher``).
+* :mod:`.launch` - the recipe contract and the one launcher (lock, checks, DDP, train, export) of every recipe.
 * :mod:`.pretrain` - :class:`HadPretraining` and :func:`run_pretrain` (``hadna pretrain``).
 * :mod:`.teacher_train` - :class:`TeacherTraining` and :func:`run_teacher_train` (``hadna teacher-train``):
   an NT-style ESM teacher trained by masked language modelling.
-* :mod:`.export` - ``final/``: the student backbone, tokenizer, model card and summary.
+* :mod:`.export` - every ``final/`` writer: the student backbone or the teacher, tokenizer, model card and summary.
 """
 
 from .checkpoint import CheckpointManager

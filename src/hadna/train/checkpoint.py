@@ -34,7 +34,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..utils.io import atomic_write_text
 from ..utils.logging import get_logger
 
@@ -154,6 +154,13 @@ class CheckpointManager:
             if m and p.is_dir():
                 out.append((int(m.group(1)), p))
         return sorted(out)
+
+    def refuse_existing(self) -> None:
+        """ConfigError if ``root`` already holds checkpoints: a fresh run must not write over another run."""
+        existing = self.list()
+        if existing:
+            raise ConfigError(f"{self.root} already holds checkpoints (newest: {existing[-1][1].name}); "
+                              "pass --resume to continue that run, or choose another --output-dir")
 
     def latest_pointer(self) -> Path | None:
         ptr = self.root / "latest"

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from ..data import GenomeDataConfig
 from ..errors import ConfigError
 from ..objectives import ObjectiveConfig
+from ..teachers.nt_tokens import window_token_bound
 
 #: recipe name -> "module:ClassName" of its config dataclass. A recipe added later appends itself here.
 RECIPES: dict[str, str] = {
@@ -285,7 +286,7 @@ class TeacherModelSection:
 
     max_tokens: the tokenizer's ``model_max_length`` (``<cls>`` included). None = the most tokens a
     training window can tokenise to (about window_length / 6 plus a margin for the single-nucleotide
-    tokens that N's cause; :func:`hadna.train.teacher_train.window_token_bound`). Rotary positions have
+    tokens that N's cause; :func:`hadna.teachers.nt_tokens.window_token_bound`). Rotary positions have
     no hard limit, so a larger value only lets users feed longer inputs than the teacher was trained on.
     """
 
@@ -357,8 +358,6 @@ class TeacherTrainConfig:
             raise ConfigError(f"hints: unknown key(s) {sorted(unknown)}; valid: fasta, bed, val_bed")
         if self.train.val_every and self.data.num_val_windows == 0:
             raise ConfigError("train.val_every is set but data.num_val_windows is 0 (no validation windows)")
-        from .teacher_train import window_token_bound
-
         need = window_token_bound(self.data.window_length, self.data.max_n_fraction)
         if self.model.max_tokens is not None and self.model.max_tokens < need:
             raise ConfigError(f"model.max_tokens {self.model.max_tokens} is below the {need} tokens a "

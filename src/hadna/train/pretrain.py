@@ -4,101 +4,38 @@
 -> two-stage mask -> teacher features of the masked teacher input, live or from a cache), the step
 (:class:`~hadna.objectives.HadPretrainingModel` normalised by the step's global counts), the
 validation (fixed windows, fixed masks) and the compatibility record checked on resume.
-:func:`run_pretrain` is what ``hadna pretrain`` runs: it also writes ``<output_dir>/final/``.
+:func:`run_pretrain` is what ``hadna pretrain`` runs (the shared launcher, :mod:`hadna.train.launch`,
+with :func:`hadna.train.export.export_final` writing ``<output_dir>/final/``).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .. import resources
 from ..data import GenomeWindows
-from ..errors import ConfigError, MissingFileError
 from ..masking import MaskedBatch
 from ..models import HadConfig, HadModel
 from ..objectives import HadPretrainingModel, objective_counts
-from ..utils.logging import get_logger
-from .checkpoint import CheckpointManager
+from ..teachers import Teacher
+from ..utils.network import set_hub_offline
 from .config import PretrainConfig, compat_dict
-from .distributed import DistEnv, barrier, init_distributed, load_windows, shutdown_distributed
+from .distributed import DistEnv, load_windows
+from .export import export_final
 from .feature_cache import FeatureCache, cache_fingerprint
+from .launch import launch
 from .samples import MaskPlan, plan_for, train_samples, val_samples
 from .trainer import Trainer, TrainResult
 
-log = get_logger("train.pretrain")
 
-PACKAGE_PREFIX = "hadna:"
-
-
-def resolve_path(path: str) -> str:
-    """``hadna:resources/...`` -> the file inside the installed package (the shipped genome sample)."""
-    if path.startswith(PACKAGE_PREFIX):
-        return str(resources.RESOURCES.parent / path[len(PACKAGE_PREFIX):])
-    return path
-
-
-def check_inputs(cfg: PretrainConfig, need_teacher: bool) -> None:
-    """Resolve package paths in place and fail early, in one line, on a missing input."""
-    cfg.data.fasta = [resolve_path(p) for p in cfg.data.fasta]
-    for key in ("bed", "val_bed"):
-        if getattr(cfg.data, key):
-            setattr(cfg.data, key, resolve_path(getattr(cfg.data, key)))
-    hints = cfg.hints
-
-    def missing(what: str, path: str, hint_key: str) -> MissingFileError:
-        hint = hints.get(hint_key)
-        return MissingFileError(f"{what} not found: {path}" + (f"; {hint}" if hint else ""))
-
-    for p in cfg.data.fasta:
-        if not Path(p).is_file():
-            raise missing("FASTA file", p, "fasta")
-    for key in ("bed", "val_bed"):
-        p = getattr(cfg.data, key)
-        if p and not Path(p).is_file():
-            raise missing(f"data.{key} file", p, key if key in hints else "bed")
-    if need_teacher and cfg.teacher.path and not cfg.teacher.cache:
-        check_teacher_path(cfg)
-
-
-def check_teacher_path(cfg: PretrainConfig) -> None:
-    """A missing teacher directory is a one-line error with the config's hint (what to download or train).
-
-    A name that looks like a Hub id ("org/name") is accepted if the Hugging Face cache (or, with
-    local_files_only false, the Hub) has it; the teacher wrapper resolves it.
-    """
-    from ..teachers.wrapper import _is_hub_id, _resolve_config
-
-    t = cfg.teacher
-    if Path(t.path).expanduser().exists():
-        return
-    hint = t.missing_hint or cfg.hints.get("teacher") or "set teacher.path to a teacher checkpoint directory"
-    if _is_hub_id(t.path):
-        if not t.local_files_only:
-            return  # may be downloaded; the wrapper reports failures
-        try:
-            _resolve_config(t.path, local_files_only=True)
-            return
-        except MissingFileError:
-            pass
-    raise MissingFileError(f"teacher checkpoint directory not found: {t.path}; {hint}")
-
-
-def load_teacher(cfg: PretrainConfig, device: torch.device):
-    from ..teachers import Teacher
-
+def load_teacher(cfg: PretrainConfig, device: torch.device) -> Teacher:
     t = cfg.teacher
     if not t.local_files_only:  # the config allows downloading the teacher: lift the CLI's offline mode
-        from ..utils.network import set_hub_offline
-
         set_hub_offline(False)
     return Teacher.from_pretrained(t.path, layer=t.layer, trust_remote_code=t.trust_remote_code,
                                    dtype=t.resolved_dtype(device.type), device=device,
@@ -112,8 +49,6 @@ def mask_plan(cfg: PretrainConfig, teacher=None) -> MaskPlan:
     if teacher is not None:
         return plan_for(cfg.masking, teacher.span_tokenizer, teacher.causal)
     if cfg.objective.uses_teacher and cfg.teacher.path:
-        from ..teachers import Teacher
-
         t = cfg.teacher
         spans, causal = Teacher.span_tokenizer_from_pretrained(t.path, t.tokenizer, t.trust_remote_code,
                                                                t.local_files_only)
@@ -259,80 +194,12 @@ class HadPretraining:
                        tokens_per_step=self.tokens_per_step, compat=self.compat(), name="pretrain")
 
 
-def write_run_config(cfg: PretrainConfig, output_dir: Path) -> None:
-    import yaml
-
-    from ..config import to_dict
-    from ..utils.io import atomic_write_text
-
-    atomic_write_text(output_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
 def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | None = None,
-                 teacher=None) -> TrainResult:
-    """Everything ``hadna pretrain`` does: set up (DDP if launched by torchrun), train, export ``final/``.
-
-    The output directory is locked for the whole run: a second process writing into it stops at once.
-    """
-    from ..utils.io import lock_directory
-
-    if output_dir is not None:
-        cfg.train.output_dir = output_dir
-    with lock_directory(cfg.train.output_dir, clean=("final",)):  # and a final/ export of a killed run goes
-        return _run_pretrain(cfg, resume, teacher)
+                 teacher: Teacher | None = None) -> TrainResult:
+    """Everything ``hadna pretrain`` does: set up (DDP if launched by torchrun), train, export ``final/``
+    (:func:`hadna.train.launch.launch`). teacher: an already loaded teacher (tests, ``hadna run``)."""
+    return launch(cfg, lambda env: HadPretraining(cfg, env, teacher=teacher), export_final, resume=resume,
+                  output_dir=output_dir, need_teacher=cfg.objective.uses_teacher and teacher is None)
 
 
-def _run_pretrain(cfg: PretrainConfig, resume: bool, teacher) -> TrainResult:
-    from .export import export_final
-
-    cfg.validate()
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
-    check_inputs(cfg, need_teacher=cfg.objective.uses_teacher and teacher is None)
-    if not resume:  # fail before loading the teacher and the genome
-        existing = CheckpointManager(Path(cfg.train.output_dir) / "checkpoints").list()
-        if existing:
-            raise ConfigError(f"{Path(cfg.train.output_dir) / 'checkpoints'} already holds checkpoints (newest: "
-                              f"{existing[-1][1].name}); pass --resume to continue that run, or choose another "
-                              "--output-dir")
-    env = init_distributed(cfg.train.device)
-    if not env.is_main:  # only rank 0 logs; the others report warnings and errors
-        logging.getLogger("hadna").setLevel(logging.WARNING)
-    try:
-        cfg.train.check_world_size(env.world_size)
-        out = Path(cfg.train.output_dir)
-        if env.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-        task = HadPretraining(cfg, env, teacher=teacher)
-        trainer = task.build_trainer()
-        if env.is_main and not resume:
-            write_run_config(cfg, out)
-        result = trainer.fit(resume=resume)
-        if env.is_main:
-            export_final(task, result)
-        barrier(env)
-        return result
-    finally:
-        shutdown_distributed(env)
-
-
-def summary(task: HadPretraining, result: TrainResult) -> dict[str, Any]:
-    """training_summary.json content."""
-    cfg = task.cfg
-    from ..config import to_dict
-
-    return {"recipe": "pretrain", "steps": result.step, "resumed_from": result.resumed_from,
-            "elapsed_s": round(result.elapsed_s, 1), "world_size": task.env.world_size,
-            "nucleotides_seen": result.step * task.tokens_per_step,
-            "student_parameters": sum(p.numel() for p in task.model.student.parameters()),
-            "final_train_metrics": result.metrics, "final_val_metrics": result.val_metrics,
-            "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer, "cache": cfg.teacher.cache,
-                        "layers": cfg.teacher_layers, "tokens": task.plan.spans.family,
-                        "teacher_input": task.plan.teacher_input,
-                        "hidden_size": task.teacher_dim} if cfg.objective.uses_teacher else None,
-            "config": json.loads(json.dumps(to_dict(cfg), default=str)),
-            "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-            "torch": torch.__version__}
-
-
-__all__ = ["HadPretraining", "PretrainBatch", "check_inputs", "load_teacher", "run_pretrain", "summary"]
+__all__ = ["HadPretraining", "PretrainBatch", "load_teacher", "mask_plan", "model_compat", "run_pretrain"]

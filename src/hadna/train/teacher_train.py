@@ -25,11 +25,8 @@ NaN stop, DDP, progress bar, metric CSVs, validation), so it behaves like ``hadn
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -38,35 +35,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data import GenomeWindows
-from ..errors import ConfigError
-from ..teachers.nt_tokens import NT_CLS_ID, NT_KMER_OFFSET, NT_KMERS, NT_MASK_ID, NT_VOCAB_SIZE, nt_tokenize_batch
-from ..utils.logging import get_logger
-from .checkpoint import CheckpointManager
+from ..teachers.nt_tokens import (NT_CLS_ID, NT_KMER_OFFSET, NT_KMERS, NT_MASK_ID, NT_PAD_ID, NT_VOCAB_SIZE,
+                                  nt_tokenize_batch, window_token_bound)
+from ..teachers.random_nt import nt_esm_config
 from .config import MlmSection, TeacherTrainConfig, compat_dict
-from .distributed import DistEnv, barrier, init_distributed, load_windows, shutdown_distributed
+from .distributed import DistEnv, load_windows
+from .export import export_teacher
+from .launch import launch
 from .samples import mask_seeds
 from .trainer import Trainer, TrainResult
 
 if TYPE_CHECKING:
     import transformers
 
-log = get_logger("train.teacher")
 
 IGNORE_INDEX = -100          # label of tokens that are not prediction targets (PyTorch's cross-entropy default)
 _MLM_STREAM = 0x6E746D6C6D   # "ntmlm": keeps this recipe's masks apart from HAD's two-stage masks of the same seeds
 FREQ_BASELINE_WINDOWS = 2048  # training windows whose token counts give the frequency baseline (~340k tokens at 1 kb)
-
-
-def window_token_bound(window_length: int, max_n_fraction: float) -> int:
-    """The most NT tokens (``<cls>`` included) a window of ``window_length`` bases with at most
-    ``floor(max_n_fraction * window_length)`` N's can tokenise to.
-
-    ``k`` N's split the A/C/G/T bases into at most ``k + 1`` runs; a run of ``r`` bases gives
-    ``r // 6 + r % 6 <= (r + 25) / 6`` tokens, so the total is at most ``1 + k + (L - k + 25 (k + 1)) / 6``
-    = ``1 + (L + 30 k + 25) / 6``: about L / 6 plus a margin that grows with the allowed N's.
-    """
-    k = math.floor(max_n_fraction * window_length + 1e-9)  # as GenomeWindows rounds it
-    return 1 + (window_length + 30 * k + 25) // 6
 
 
 # ----------------------------------------------------------------------------- masking
@@ -128,9 +113,6 @@ def mlm_batch(windows: torch.Tensor, seeds: Sequence[int], mlm: MlmSection, indi
 # ----------------------------------------------------------------------------- model
 def teacher_esm_config(cfg: TeacherTrainConfig) -> "transformers.EsmConfig":
     """The EsmConfig of the teacher this config trains (``max_position_embeddings`` is only recorded: rotary)."""
-    from ..teachers.nt_tokens import NT_PAD_ID
-    from ..teachers.random_nt import nt_esm_config
-
     m = cfg.model
     # ESM reserves position ids up to pad_token_id for absolute embeddings; recorded the same way as NT does
     return nt_esm_config(m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size,
@@ -290,155 +272,12 @@ class TeacherTraining:
                        tokens_per_step=self.tokens_per_step, compat=self.compat(), name="teacher-train")
 
 
-# ----------------------------------------------------------------------------- running and exporting
+# ----------------------------------------------------------------------------- running
 def run_teacher_train(cfg: TeacherTrainConfig, resume: bool = False, output_dir: str | None = None) -> TrainResult:
-    """Everything ``hadna teacher-train`` does: set up (DDP under torchrun), train, export ``final/``.
-
-    The output directory is locked for the whole run: a second process writing into it stops at once.
-    """
-    from ..utils.io import lock_directory
-
-    if output_dir is not None:
-        cfg.train.output_dir = output_dir
-    with lock_directory(cfg.train.output_dir, clean=("final",)):  # and a final/ export of a killed run goes
-        return _run_teacher_train(cfg, resume)
+    """Everything ``hadna teacher-train`` does: set up (DDP under torchrun), train, export ``final/``
+    (:func:`hadna.train.launch.launch` with :func:`hadna.train.export.export_teacher`)."""
+    return launch(cfg, lambda env: TeacherTraining(cfg, env), export_teacher, resume=resume, output_dir=output_dir)
 
 
-def _run_teacher_train(cfg: TeacherTrainConfig, resume: bool) -> TrainResult:
-    from .pretrain import check_inputs, write_run_config
-
-    cfg.validate()
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
-    check_inputs(cfg, need_teacher=False)  # resolves hadna: paths; one-line errors for missing FASTA/BED
-    ckpts = CheckpointManager(Path(cfg.train.output_dir) / "checkpoints")
-    existing = ckpts.list()
-    if existing and not resume:  # fail before reading the genome
-        raise ConfigError(f"{ckpts.root} already holds checkpoints (newest: {existing[-1][1].name}); pass --resume "
-                          "to continue that run, or choose another --output-dir")
-    env = init_distributed(cfg.train.device)
-    if not env.is_main:
-        logging.getLogger("hadna").setLevel(logging.WARNING)
-    try:
-        cfg.train.check_world_size(env.world_size)
-        out = Path(cfg.train.output_dir)
-        if env.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-        task = TeacherTraining(cfg, env)
-        trainer = task.build_trainer()
-        if env.is_main and not resume:
-            write_run_config(cfg, out)
-        result = trainer.fit(resume=resume)
-        if env.is_main:
-            export_teacher(task, result, result.initial_val_metrics or None)
-        barrier(env)
-        return result
-    finally:
-        shutdown_distributed(env)
-
-
-def summary(task: TeacherTraining, result: TrainResult, initial_val: dict[str, float] | None = None) -> dict[str, Any]:
-    """training_summary.json content."""
-    from ..config import to_dict
-
-    cfg = task.cfg
-    return {"recipe": "teacher-train", "steps": result.step, "resumed_from": result.resumed_from,
-            "elapsed_s": round(result.elapsed_s, 1), "world_size": task.env.world_size,
-            "nucleotides_seen": result.step * task.tokens_per_step, "parameters": task.num_parameters,
-            "max_tokens": task.max_tokens, "initial_val_metrics": initial_val,
-            "final_train_metrics": result.metrics, "final_val_metrics": result.val_metrics,
-            "config": json.loads(json.dumps(to_dict(cfg), default=str)),
-            "checkpoint": str(result.checkpoint) if result.checkpoint else None, "torch": torch.__version__}
-
-
-def export_teacher(task: TeacherTraining, result: TrainResult, initial_val: dict[str, float] | None = None) -> Path:
-    """Write ``<output_dir>/final/``: EsmForMaskedLM (safetensors), NT tokenizer, README.md, training_summary.json.
-
-    Built in a temporary directory next to it and renamed into place, so a crash never leaves half a model.
-    """
-    from ..teachers.random_nt import nt_tokenizer
-    from ..utils.io import atomic_directory, atomic_write_json
-
-    out = Path(result.output_dir) / "final"
-    with atomic_directory(out) as tmp:
-        task.model.mlm.save_pretrained(tmp)
-        nt_tokenizer(task.max_tokens).save_pretrained(tmp)
-        info = summary(task, result, initial_val)
-        atomic_write_json(tmp / "training_summary.json", info)
-        (tmp / "README.md").write_text(model_card(task, info))
-    log.info("wrote the teacher to %s", out)
-    return out
-
-
-def _metric_rows(values: dict | None) -> str:
-    if not values:
-        return "| (none) | |"
-    return "\n".join(f"| {k} | {v:.4f} |" for k, v in values.items())
-
-
-def model_card(task: TeacherTraining, info: dict) -> str:
-    cfg, m, mlm = task.cfg, task.cfg.model, task.cfg.mlm
-    unchanged = 1.0 - mlm.mask_token_prob - mlm.random_token_prob
-    fasta = ", ".join(f"`{Path(p).name}`" for p in cfg.data.fasta)
-    bed = f", restricted to `{Path(cfg.data.bed).name}`" if cfg.data.bed else ""
-    return f"""---
-library_name: transformers
-tags: [dna, genomics, hadna, nucleotide-transformer, masked-language-modelling]
----
-
-# hadna NT-style teacher ({m.num_layers} layers, width {m.hidden_size})
-
-A {info['parameters']:,}-parameter DNA masked language model in the Nucleotide Transformer format:
-a transformers `EsmForMaskedLM` ({m.num_layers} layers, hidden size {m.hidden_size}, {m.num_heads} heads,
-feed-forward {m.intermediate_size}, rotary positions, final layer norm) over NT's 4,107-token vocabulary
-(4,096 non-overlapping 6-mers, single nucleotides A C G T N, and `<unk> <pad> <mask> <cls> <eos> <bos>`).
-Like NT's tokenizer, `<cls>` is prepended and no end token is added. It was trained from scratch by `hadna teacher-train`; no NT weights were used.
-It is a stand-in teacher for HAD distillation (`hadna pretrain` with `teacher.path` set to this directory), not a
-reproduction of NTv2 (which has 500M parameters, gated feed-forward blocks and multi-species training).
-
-```python
-from hadna.teachers import Teacher                       # frozen feature extractor for distillation
-teacher = Teacher.from_pretrained("path/to/final")
-from transformers import AutoModelForSequenceClassification, AutoTokenizer   # plain transformers, no remote code
-model = AutoModelForSequenceClassification.from_pretrained("path/to/final", num_labels=2)
-tokenizer = AutoTokenizer.from_pretrained("path/to/final")
-```
-
-The tokenizer's `model_max_length` is {task.max_tokens} tokens (`<cls>` included), enough for any
-{cfg.data.window_length}-bp training window; rotary positions accept longer inputs, but the model never saw them.
-
-## Training
-
-| | |
-|---|---|
-| data | {fasta}{bed}; windows of {cfg.data.window_length} bp (at most {100 * cfg.data.max_n_fraction:g}% N), reverse-complement augmentation {'on' if cfg.data.rc_augment else 'off'}; validation on held-out windows |
-| objective | masked language modelling: {mlm.mask_ratio:.0%} of each window's tokens (never `<cls>`/padding) are targets; {mlm.mask_token_prob:.0%} become `<mask>`, {mlm.random_token_prob:.0%} a random 6-mer, {unchanged:.0%} stay unchanged |
-| steps | {info['steps']:,} x {cfg.train.batch_size} windows = {info['nucleotides_seen']:,} nucleotides |
-| optimiser | AdamW, lr {cfg.optim.lr:g}, warm-up {cfg.optim.warmup_steps}, cosine to {cfg.optim.min_lr_ratio:g} x lr, weight decay {cfg.optim.weight_decay:g} |
-
-Validation (fixed held-out windows, fixed masks; loss in nats per target token, uniform guessing = {math.log(NT_VOCAB_SIZE):.2f}):
-
-| before training | |
-|---|---|
-{_metric_rows(info['initial_val_metrics'])}
-
-| after training | |
-|---|---|
-{_metric_rows(info['final_val_metrics'])}
-
-Full settings: `training_summary.json`.
-
-## Intended use
-
-A teacher for distilling hadna students, and a baseline for DNA sequence tasks. It is a small research model trained
-on {fasta} only: it was not evaluated for, and must not be used for, clinical or diagnostic decisions.
-
-## Licence
-
-Trained from scratch by hadna (Apache-2.0 code); no third-party weights are involved. The terms of the training data
-({fasta}) apply.
-"""
-
-
-__all__ = ["IGNORE_INDEX", "MlmBatch", "NTMaskedLM", "TeacherTraining", "export_teacher", "max_tokens", "mlm_batch",
-           "mlm_mask", "model_card", "run_teacher_train", "summary", "teacher_esm_config", "window_token_bound"]
+__all__ = ["FREQ_BASELINE_WINDOWS", "IGNORE_INDEX", "MlmBatch", "NTMaskedLM", "TeacherTraining", "max_tokens",
+           "mlm_batch", "mlm_mask", "run_teacher_train", "teacher_esm_config"]

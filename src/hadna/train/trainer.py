@@ -292,10 +292,7 @@ class Trainer:
     def _restore(self, resume: bool) -> int | None:
         env = self.env
         if not resume:
-            existing = self.ckpts.list()
-            if existing:
-                raise ConfigError(f"{self.ckpts.root} already holds checkpoints (newest: {existing[-1][1].name}); "
-                                  "pass --resume to continue that run, or choose another --output-dir")
+            self.ckpts.refuse_existing()
             return None
         chosen = -1
         if env.is_main:

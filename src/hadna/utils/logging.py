@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Iterable, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -40,3 +41,17 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     if disable is None:
         disable = not sys.stderr.isatty()
     return tqdm(iterable, total=total, desc=desc, disable=disable, dynamic_ncols=True, **kwargs)
+
+
+@contextlib.contextmanager
+def quiet_hub_progress() -> Iterator[None]:
+    """No Hugging Face progress bars inside (``save_pretrained``'s "Writing model shards" for a few-MB model)."""
+    from transformers.utils import logging as hf_logging  # only where a model is saved: transformers is heavy
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
