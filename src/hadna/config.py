@@ -4,12 +4,15 @@ Every recipe (pre-training, teacher training, benchmarking, the pipeline) descri
 tree of dataclasses. :func:`load_config` reads a YAML file, applies dotted overrides such as
 ``train.max_steps=200`` and builds the dataclass tree, rejecting unknown keys and values of the wrong
 type with a :class:`~hadna.errors.ConfigError` that names the key (and suggests close matches).
+A string value that starts with ``~/`` (or is ``~``) is a path under the user's home directory and is
+expanded, as a shell would (YAML files and quoted overrides are not shell-expanded).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from pathlib import Path
@@ -136,7 +139,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
-            return value
+            return os.path.expanduser(value) if value == "~" or value.startswith("~/") else value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{where}: expected a string, got {value!r}")

@@ -66,6 +66,14 @@ def test_overrides_apply(tmp_path):
     assert cfg.train.max_steps == 7 and cfg.optim.lr == 1e-4 and cfg.model.build().chunk_size == 32
 
 
+def test_home_paths_in_configs_are_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = load_config(PretrainConfig, REPO / "configs" / "tiny.yaml",
+                      ["train.output_dir=~/runs/x", "data.cache_dir=~/cache", "data.fasta=[~/g.fa, a~/b.fa]"])
+    assert cfg.train.output_dir == str(tmp_path / "runs" / "x") and cfg.data.cache_dir == str(tmp_path / "cache")
+    assert cfg.data.fasta == [str(tmp_path / "g.fa"), "a~/b.fa"]  # only a leading ~/ is the home directory
+
+
 BAD = {
     "accum-does-not-divide-batch": (["train", "grad_accum_steps"], 3, "multiple of train.grad_accum_steps"),
     "mask-ratio-1": (["masking", "mask_ratio"], 1.0, "mask_ratio"),
