@@ -1,26 +1,43 @@
 """hadna: Hybrid Architecture Distillation (HAD) for DNA language models.
 
-Importing ``hadna`` registers the student with the Hugging Face Auto classes, so
-``transformers.AutoModel.from_pretrained(path)`` works for hadna checkpoints without
-``trust_remote_code``.
+``import hadna`` is light (no torch, no transformers: ``hadna --help`` stays quick); the public names
+below load their module on first use. The student is registered with the Hugging Face Auto classes when
+:mod:`hadna.models` is imported, which any use of the names below does. After ``import hadna.models``,
+``transformers.AutoModel.from_pretrained(path)`` works for hadna checkpoints without ``trust_remote_code``.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .models import (  # noqa: E402
-    HadConfig,
-    HadForMaskedLM,
-    HadForSequenceClassification,
-    HadModel,
-)
-from .tokenization import HadTokenizer, reverse_complement  # noqa: E402
+#: public name -> the module that defines it (imported on first access, PEP 562).
+_EXPORTS = {
+    "HadConfig": "hadna.models",
+    "HadForMaskedLM": "hadna.models",
+    "HadForSequenceClassification": "hadna.models",
+    "HadModel": "hadna.models",
+    "HadTokenizer": "hadna.tokenization",
+    "reverse_complement": "hadna.tokenization",
+}
 
-__all__ = [
-    "HadConfig",
-    "HadForMaskedLM",
-    "HadForSequenceClassification",
-    "HadModel",
-    "HadTokenizer",
-    "reverse_complement",
-    "__version__",
-]
+if TYPE_CHECKING:
+    from .models import HadConfig, HadForMaskedLM, HadForSequenceClassification, HadModel
+    from .tokenization import HadTokenizer, reverse_complement
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hadna' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = [*_EXPORTS, "__version__"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-import hadna  # noqa: F401  (registers the Auto classes)
+import hadna.models  # noqa: F401  (registers the Auto classes)
 from conftest import relative_error
 from hadna import vocab
 from hadna.models import (HadConfig, HadForMaskedLM, HadForSequenceClassification, HadModel,
