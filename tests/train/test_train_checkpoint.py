@@ -135,11 +135,13 @@ def test_resume_skips_a_corrupt_newest_checkpoint(tmp_path, genome_fasta, teache
 
 
 def test_resume_without_checkpoints_says_so_and_starts_fresh(tmp_path, genome_fasta, teacher_dir, caplog):
-    with caplog.at_level(logging.WARNING, logger="hadna"):
+    with caplog.at_level(logging.INFO, logger="hadna"):
         result = run_pretrain(make_config(genome_fasta, teacher_dir, tmp_path / "run", max_steps=1, val_every=0),
                               resume=True)
     assert result.resumed_from is None and result.step == 1
     assert "no checkpoint under" in caplog.text
+    # a fresh start is news, not a warning (`hadna run` resumes every stage)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "no checkpoint" in r.getMessage()]
     with pytest.raises(ConfigError, match="already holds checkpoints.*--resume"):
         run_pretrain(make_config(genome_fasta, teacher_dir, tmp_path / "run", max_steps=1))
 

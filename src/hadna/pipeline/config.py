@@ -89,6 +89,7 @@ class PipelineConfig:
     benchmark: dict[str, Any] | None = None
     tsne: TsneSection | None = None
     base_dir: str = "."                     # set by the loader: the config file's directory
+    single_recipe: str | None = None        # set by the loader: the recipe of a one-recipe config it wrapped
 
     def validate(self) -> None:
         if self.recipe != "pipeline":
@@ -157,6 +158,6 @@ def load_pipeline_config(path: str | Path, overrides: list[str] | tuple[str, ...
         raise ConfigError(f"{path}: `hadna run` takes a pipeline, pretrain or teacher-train config, "
                           f"not recipe {recipe!r}")
     cfg.output_dir = None
-    cfg.single_recipe = recipe  # type: ignore[attr-defined]
+    cfg.single_recipe = recipe
     cfg.validate()
     return cfg

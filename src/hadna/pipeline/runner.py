@@ -39,7 +39,7 @@ class Pipeline:
     def __init__(self, cfg: PipelineConfig):
         cfg.validate()
         self.cfg = cfg
-        self.single = getattr(cfg, "single_recipe", None)
+        self.single = cfg.single_recipe
         self.recipes: dict[str, Any] = {}       # stage name -> loaded recipe config
         self.state: dict[str, Any] = {"name": cfg.name, "stages": {}}
 

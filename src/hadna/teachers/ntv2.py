@@ -35,16 +35,14 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
+from transformers import EsmConfig, EsmForMaskedLM
 
 from hadna.errors import CheckpointError, MissingFileError
 from hadna.utils.logging import get_logger
-
-if TYPE_CHECKING:  # transformers is imported lazily: it is slow to import
-    import transformers
 
 log = get_logger("teacher.ntv2")
 
@@ -131,14 +129,12 @@ def ntv2_support_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def ntv2_esm_config(config: Mapping[str, Any]) -> "transformers.EsmConfig":
+def ntv2_esm_config(config: Mapping[str, Any]) -> EsmConfig:
     """The core ``EsmConfig`` (plus ``add_bias_fnn``) for an NTv2 config.json dict that passed :func:`ntv2_support_problems`.
 
     Defaults for absent fields follow NT's own config class (``add_bias_fnn`` true,
     ``position_embedding_type`` "absolute", ``layer_norm_eps`` 1e-12, tied embeddings).
     """
-    from transformers import EsmConfig
-
     return EsmConfig(
         vocab_size=config["vocab_size"],
         hidden_size=config["hidden_size"],
@@ -184,56 +180,31 @@ class NTv2GatedIntermediate(nn.Module):
         return nn.functional.silu(gate) * value
 
 
-def _make_ntv2_class() -> type:
-    from transformers import EsmForMaskedLM
+class NTv2ForMaskedLM(EsmForMaskedLM):
+    """Core transformers ``EsmForMaskedLM`` with NTv2's gated (SwiGLU) feed-forward in every block.
 
-    class NTv2ForMaskedLM(EsmForMaskedLM):
-        """Core transformers ``EsmForMaskedLM`` with NTv2's gated (SwiGLU) feed-forward in every block.
+    ``config``: an ``EsmConfig`` with an extra ``add_bias_fnn`` (see :func:`ntv2_esm_config`).
+    Forward, outputs and ``hidden_states`` are core ESM's; only ``layer.intermediate`` and
+    ``layer.output.dense`` differ (shapes ``[2I, H]`` and ``[H, I]``, biases iff ``add_bias_fnn``).
+    """
 
-        ``config``: an ``EsmConfig`` with an extra ``add_bias_fnn`` (see :func:`ntv2_esm_config`).
-        Forward, outputs and ``hidden_states`` are core ESM's; only ``layer.intermediate`` and
-        ``layer.output.dense`` differ (shapes ``[2I, H]`` and ``[H, I]``, biases iff ``add_bias_fnn``).
-        """
-
-        def __init__(self, config):
-            super().__init__(config)
-            bias = bool(getattr(config, "add_bias_fnn", True))
-            hidden, inter = config.hidden_size, config.intermediate_size
-            for layer in self.esm.encoder.layer:
-                layer.intermediate = NTv2GatedIntermediate(hidden, inter, bias)
-                layer.output.dense = nn.Linear(inter, hidden, bias=bias)
-
-    NTv2ForMaskedLM.__module__ = __name__
-    NTv2ForMaskedLM.__qualname__ = "NTv2ForMaskedLM"
-    return NTv2ForMaskedLM
+    def __init__(self, config: EsmConfig):
+        super().__init__(config)
+        bias = bool(getattr(config, "add_bias_fnn", True))
+        hidden, inter = config.hidden_size, config.intermediate_size
+        for layer in self.esm.encoder.layer:
+            layer.intermediate = NTv2GatedIntermediate(hidden, inter, bias)
+            layer.output.dense = nn.Linear(inter, hidden, bias=bias)
 
 
-_NTV2_CLASS: type | None = None
-
-
-def ntv2_model_class() -> type:
-    """The ``NTv2ForMaskedLM`` class (built on first use, so that importing this module skips transformers)."""
-    global _NTV2_CLASS
-    if _NTV2_CLASS is None:
-        _NTV2_CLASS = _make_ntv2_class()
-    return _NTV2_CLASS
-
-
-def __getattr__(name: str) -> Any:
-    # ``from hadna.teachers.ntv2 import NTv2ForMaskedLM`` works, but only imports transformers then.
-    if name == "NTv2ForMaskedLM":
-        return ntv2_model_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def build_ntv2(config: Mapping[str, Any] | "transformers.EsmConfig") -> nn.Module:
+def build_ntv2(config: Mapping[str, Any] | EsmConfig) -> NTv2ForMaskedLM:
     """A randomly initialised ``NTv2ForMaskedLM`` from a config.json dict or an ``EsmConfig``."""
     if isinstance(config, Mapping):
         problems = ntv2_support_problems(config)
         if problems:
             raise CheckpointError(f"cannot build an NTv2 model from this config: {'; '.join(problems)}")
         config = ntv2_esm_config(config)
-    return ntv2_model_class()(config)
+    return NTv2ForMaskedLM(config)
 
 
 # --------------------------------------------------------------------------------------------

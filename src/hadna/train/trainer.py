@@ -298,7 +298,7 @@ class Trainer:
         if env.is_main:
             ckpt = self.ckpts.find_resumable()
             if ckpt is None:
-                log.warning("--resume: no checkpoint under %s; starting from step 0", self.ckpts.root)
+                log.info("--resume: no checkpoint under %s yet; starting from step 0", self.ckpts.root)
             else:
                 chosen = ckpt.step
         chosen = broadcast_int(chosen, env)
