@@ -20,12 +20,13 @@ _EXPORTS = {
     "HadForSequenceClassification": "hadna.models",
     "HadModel": "hadna.models",
     "HadTokenizer": "hadna.tokenization",
-    "reverse_complement": "hadna.tokenization",
+    "reverse_complement": "hadna.sequence",
 }
 
 if TYPE_CHECKING:
     from .models import HadConfig, HadForMaskedLM, HadForSequenceClassification, HadModel
-    from .tokenization import HadTokenizer, reverse_complement
+    from .sequence import reverse_complement
+    from .tokenization import HadTokenizer
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,8 @@ from .config import GenomeDataConfig
 from .fasta import iter_fasta, iter_fasta_blocks, read_fasta_dict
 from .genome import GenomeStore, default_cache_dir
 from .regions import RegionPlan, Regions, plan_regions
-from .windows import GenomeWindows, WindowProvenance, counter_hash, reverse_complement_ids
+from ..sequence import reverse_complement as reverse_complement_ids  # the strand flip of RC augmentation
+from .windows import GenomeWindows, WindowProvenance, counter_hash
 
 __all__ = [
     "BedInterval", "GenomeDataConfig", "GenomeStore", "GenomeWindows", "RegionPlan", "Regions",

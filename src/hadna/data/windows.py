@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..sequence import reverse_complement
 from ..utils.logging import get_logger
-from ..vocab import COMPLEMENT_ID, N_ID
+from ..vocab import N_ID
 from .config import GenomeDataConfig
 from .genome import GenomeStore
 from .regions import Regions, plan_regions
@@ -43,7 +44,6 @@ log = get_logger("data.windows")
 #: N-gaps the chance of reaching it by bad luck is 0.05**1000.
 MAX_DRAWS = 1000
 
-_COMPLEMENT_U8 = COMPLEMENT_ID.astype(np.uint8)
 _MASK64 = (1 << 64) - 1
 _STREAM_TAG = 0x6861646E612D7472  # "hadna-tr": keeps this stream apart from other uses of the seed
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -63,11 +63,6 @@ def counter_hash(seed: int, index: np.ndarray, draw: int) -> np.ndarray:
     key = _mix64(np.array([(seed ^ _STREAM_TAG) & _MASK64], dtype=np.uint64))
     h = _mix64(key + np.asarray(index, dtype=np.uint64) * _GOLDEN)
     return _mix64(h + np.uint64(((draw + 1) * 0xD1B54A32D192ED03) & _MASK64))
-
-
-def reverse_complement_ids(ids: np.ndarray) -> np.ndarray:
-    """Reverse complement of token ids along the last axis: ``[..., L] -> [..., L]`` (N stays N)."""
-    return COMPLEMENT_ID.astype(ids.dtype)[ids[..., ::-1]]
 
 
 @dataclass(frozen=True)
@@ -172,7 +167,7 @@ class GenomeWindows:
             self._gather(starts, pending, out)
         reverse = (counter_hash(self.seed, uidx, 0) >> np.uint64(11)).astype(np.float64) * 2.0**-53 < self.rc_prob
         if reverse.any():
-            out[reverse] = _COMPLEMENT_U8[out[reverse, ::-1]]
+            out[reverse] = reverse_complement(out[reverse])
         return out, starts, reverse
 
     def train_batch(self, step: int, batch_size: int, rank: int = 0, world_size: int = 1,

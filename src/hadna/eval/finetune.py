@@ -261,7 +261,7 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
 def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, metric: str, num_classes: int,
                     seed: int, desc: str, optimizer: torch.optim.Optimizer, trained: list[torch.nn.Parameter],
                     start_state: dict[str, torch.Tensor], result: FinetuneResult) -> FinetuneResult:
-    from ..tokenization import reverse_complement
+    from ..sequence import reverse_complement
 
     module = model.module
     lengths = np.fromiter(map(len, train.sequences), dtype=np.int64, count=len(train))

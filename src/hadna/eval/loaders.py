@@ -61,7 +61,7 @@ import numpy as np
 from ..data._files import GZIP_ERRORS
 from ..data.fasta import iter_fasta
 from ..errors import ConfigError, DataError, HadnaError, MissingFileError
-from ..tokenization import reverse_complement
+from ..sequence import reverse_complement
 from ..utils.logging import get_logger
 from ..vocab import ENCODE_LUT, INVALID
 from .splits import stratified_kfold, stratified_split

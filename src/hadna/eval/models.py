@@ -466,7 +466,7 @@ class HFEvalModel(EvalModel):
     def _logits(self, seqs: list[str], rc_average: bool) -> torch.Tensor:
         logits = self._forward(seqs)
         if rc_average:  # re-tokenise: k-mer tokens of the reverse strand are not a permutation of these
-            from ..tokenization import reverse_complement
+            from ..sequence import reverse_complement
 
             logits = 0.5 * (logits + self._forward([reverse_complement(s) for s in seqs]))
         return logits

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput
 
-from .. import vocab
+from ..sequence import reverse_complement
 from ..modules import (BidirectionalGatedDeltaNet, GatedDeltaNet, GatedMLP, RMSNorm, RotaryEmbedding, SelfAttention,
                        SequenceLayout, ShortConvolution)
 from .configuration_had import HadConfig
@@ -56,20 +56,6 @@ def pool_hidden_states(hidden: torch.Tensor, attention_mask: torch.Tensor | None
     if pooling == "max":
         return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).amax(1)
     raise ValueError(f"pooling must be 'mean', 'max' or 'first', got {pooling!r}")
-
-
-def reverse_complement_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Reverse-complement the nucleotides of each row in place; specials and padding stay where they are.
-
-    input_ids: ``[B, T]`` student token ids.
-    """
-    is_nt = input_ids >= vocab.A_ID
-    if attention_mask is not None:
-        is_nt &= attention_mask.bool()
-    layout = SequenceLayout(is_nt, input_ids.shape[1])
-    reversed_ids = layout.from_forward(layout.to_backward(input_ids[..., None]))[..., 0]
-    complement = torch.as_tensor(vocab.COMPLEMENT_ID, device=input_ids.device)[reversed_ids]
-    return torch.where(is_nt, complement, input_ids)
 
 
 class HadPreTrainedModel(PreTrainedModel):
@@ -247,7 +233,7 @@ class HadForSequenceClassification(HadPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         logits, hidden_states = self._logits(input_ids, attention_mask, output_hidden_states)
         if self.config.rc_averaging if rc_averaging is None else rc_averaging:
-            rc_logits, _ = self._logits(reverse_complement_ids(input_ids, attention_mask), attention_mask, False)
+            rc_logits, _ = self._logits(reverse_complement(input_ids, attention_mask), attention_mask, False)
             logits = 0.5 * (logits + rc_logits)
         loss = None
         if labels is not None:
@@ -274,7 +260,3 @@ class HadForSequenceClassification(HadPreTrainedModel):
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def iter_block_types(config: HadConfig) -> Iterable[str]:
-    return iter(config.block_types)
