@@ -702,18 +702,18 @@ def test_overwritten_genome_token_cache_is_detected(tmp_path, genome_fasta, capl
 HOLD_SCRIPT = r'''
 import sys, time
 from pathlib import Path
-import hadna.train.pretrain as pretrain
+import hadna.train.launch as launch
 from hadna.cli import main
 
 start, hold = Path(sys.argv[1]), Path(sys.argv[2])  # wait for `start` before running; hold the lock until `hold`
-run = pretrain._run_pretrain
+run = launch.check_inputs  # the launcher's first step inside the output-directory lock
 
 def held(*args, **kwargs):  # inside the output-directory lock
     while not hold.exists():
         time.sleep(0.02)
     return run(*args, **kwargs)
 
-pretrain._run_pretrain = held
+launch.check_inputs = held
 while not start.exists():
     time.sleep(0.02)
 sys.exit(main(sys.argv[3:]))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hadna import vocab
 from hadna.masking import sample_token_mask, token_index_of_positions, two_stage_mask
-from hadna.teacher import NT_MASK_ID, nt_tokenize_batch
+from hadna.teachers import NT_MASK_ID, nt_tokenize_batch
 from hadna.tokenization import batch_encode
 
 dna = st.text(alphabet="ACGTN", min_size=1, max_size=90).filter(lambda s: True)

@@ -2,18 +2,8 @@
 
 The vocabulary is fixed (:mod:`hadna.vocab`): ``[PAD]=0 [MASK]=1 [CLS]=2 [UNK]=3 A=4 C=5 G=6 T=7 N=8``.
 
-What is accepted (documented choices)
--------------------------------------
-* ``A C G T N`` in either case; lowercase (soft-masked repeats) maps to the uppercase ids.
-* IUPAC ambiguity codes ``R Y S W K M B D H V`` map to ``N`` (the model has no ambiguity tokens;
-  ``N`` already means "some base"), and ``U`` maps to ``T`` (RNA input).
-* Nothing else. Digits, ``-``, ``.``, ``>``, *any* whitespace (a trailing newline included) and
-  non-ASCII characters raise :class:`~hadna.errors.InvalidSequenceError` naming the character, its
-  0-based position in the string the caller passed, and the record id when known. Whitespace is
-  not stripped, because then ``len(seq)`` would stop being the number of tokens, and token ``i``
-  would stop being base ``i`` of the caller's interval; a stray newline almost always means that
-  a FASTA/CSV parser went wrong upstream, which is better reported than hidden.
-* An empty sequence is an error (a model cannot consume zero tokens).
+What is accepted (strict validation, IUPAC codes to ``N``, ``U`` to ``T``, no whitespace, no empty
+sequence): see :mod:`hadna.sequence`, which this tokenizer encodes with.
 
 By default there is no ``[CLS]``: token ``i`` is nucleotide ``i``. ``add_cls_token=True`` prepends
 one ``[CLS]`` per sequence; ``max_length`` then counts it, as in Hugging Face.

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from hadna.errors import ConfigError, DataError, HadnaError, MissingFileError
-from hadna.eval.loaders import (clean_sequences, load_hf_task, load_task, reverse_complement, truncate)
+from hadna.eval.loaders import load_hf_task, load_task
+from hadna.eval.readers import clean_sequences, truncate
+from hadna.sequence import reverse_complement
 from hadna.eval.tasks import TaskSpec, get_task
 
 
@@ -483,8 +485,7 @@ def test_registered_gue_spec_paths():
 def test_load_task_from_cli_options(tmp_path):
     import argparse
 
-    from hadna.eval.loaders import load_task_from_args
-    from hadna.eval.tasks import add_task_arguments, task_from_args
+    from hadna.commands.options import add_task_arguments, load_task_from_args, task_from_args
 
     write_csv(tmp_path / "train.csv", [("ACGTACGT", 0), ("GGGGCCCC", 1)] * 5)
     p = argparse.ArgumentParser()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hadna.errors import ConfigError
-from hadna.eval.tasks import (TASKS, TaskSpec, add_task_arguments, get_task, list_tasks, task_from_args,
-                              task_from_yaml)
+from hadna.commands.options import add_task_arguments, task_from_args
+from hadna.eval.tasks import TASKS, TaskSpec, get_task, list_tasks, task_from_yaml
 
 GB = ["demo_coding_vs_intergenomic_seqs", "demo_human_or_worm", "dummy_mouse_enhancers_ensembl",
       "human_enhancers_cohn", "human_enhancers_ensembl", "human_ensembl_regulatory",
@@ -115,6 +115,17 @@ def test_task_from_cli_options(tmp_path):
         task_from_args(p.parse_args([]))
     with pytest.raises(ConfigError, match="need --train-file"):
         task_from_args(p.parse_args(["--test-file", "t.csv"]))
+
+
+def test_a_split_named_train_file_names_the_task_after_its_folder(tmp_path):
+    p = argparse.ArgumentParser()
+    add_task_arguments(p)
+    for name in ("train.csv", "train.tsv.gz", "dev.fa"):
+        (spec,) = task_from_args(p.parse_args(["--train-file", str(tmp_path / "promoters" / name)]))
+        assert spec.name == "promoters", name
+    (spec,) = task_from_args(p.parse_args(["--train-file", str(tmp_path / "promoters" / "train.csv"),
+                                           "--task-name", "mine"]))
+    assert spec.name == "mine"
 
 
 def test_registry_specs_are_json_friendly():

@@ -1,9 +1,12 @@
-"""What the training subcommands (``pretrain``, ``teacher-train``) share: their arguments and config loading."""
+"""What the training subcommands (``pretrain``, ``teacher-train``) share: arguments, config loading, summary."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from hadna.train.trainer import TrainResult
 
 T = TypeVar("T")
 
@@ -24,3 +27,11 @@ def load_recipe_config(cls: type[T], recipe: str, path: str, overrides: list[str
 
     check_recipe(read_yaml(path), recipe, path)
     return load_config(cls, path, overrides)
+
+
+def report_training(result: "TrainResult", what: str) -> int:
+    """Print the final validation and where ``final/`` went; the command's exit code (0)."""
+    if result.val_metrics:
+        print("final validation: " + ", ".join(f"{k} {v:.4f}" for k, v in result.val_metrics.items()))
+    print(f"done: {result.step} steps; {what} written to {result.output_dir / 'final'}")
+    return 0

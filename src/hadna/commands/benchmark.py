@@ -23,7 +23,7 @@ override it, and --set KEY=VALUE overrides any key (e.g. --set protocol.epochs=2
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hadna.eval.cli_options import add_protocol_arguments
+    from hadna.commands.options import add_protocol_arguments
 
     p.add_argument("--config", default=None, metavar="YAML", help="benchmark config (see configs/benchmark_*.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hadna.config import apply_overrides, from_dict, read_yaml
     from hadna.errors import ConfigError
-    from hadna.eval.cli_options import apply_threads, parse_list, parse_seeds, protocol_overrides
+    from hadna.commands.options import apply_threads, protocol_overrides
+    from hadna.eval.options import parse_list, parse_seeds
     from hadna.eval.runner import BenchmarkConfig, run_benchmark
 
     data = read_yaml(args.config) if args.config else {}

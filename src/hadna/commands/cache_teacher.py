@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from hadna.commands.pretrain import load_pretrain_config
     from hadna.data import GenomeWindows
     from hadna.errors import ConfigError
-    from hadna.train.distributed import resolve_device
+    from hadna.utils.device import resolve_device
     from hadna.train.feature_cache import build_feature_cache
     from hadna.train.launch import check_inputs
     from hadna.train.pretrain import load_teacher

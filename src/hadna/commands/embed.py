@@ -17,7 +17,7 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hadna.eval.cli_options import add_model_arguments
+    from hadna.commands.options import add_model_arguments
 
     add_model_arguments(p)
     p.add_argument("--input", required=True, metavar="FILE", help="FASTA (.fa/.fasta/.fna[.gz]), .csv/.tsv[.gz] or .parquet")
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hadna.errors import ConfigError
-    from hadna.eval.cli_options import apply_threads
+    from hadna.commands.options import apply_threads
     from hadna.eval.embed_io import embed_file
     from hadna.eval.models import load_eval_model, parse_model_spec
 

@@ -23,8 +23,7 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hadna.eval.cli_options import add_model_arguments, add_protocol_arguments
-    from hadna.eval.tasks import add_task_arguments
+    from hadna.commands.options import add_model_arguments, add_protocol_arguments, add_task_arguments
 
     add_model_arguments(p)
     add_task_arguments(p)
@@ -39,13 +38,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hadna.config import from_dict
     from hadna.errors import ConfigError
-    from hadna.eval.cli_options import apply_threads, parse_seeds, protocol_overrides, seeds_for
-    from hadna.eval.loaders import load_task_from_args, with_max_length
+    from hadna.commands.options import apply_threads, load_task_from_args, protocol_overrides, task_from_args
+    from hadna.eval.loaders import with_max_length
+    from hadna.eval.options import parse_seeds, seeds_for
     from hadna.eval.models import parse_model_spec
     from hadna.eval.protocol import ProtocolConfig
     from hadna.eval.report import render_report
     from hadna.eval.runner import run_and_report
-    from hadna.eval.tasks import task_from_args
 
     specs = task_from_args(args)
     if len(specs) != 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._training import add_training_arguments, load_recipe_config
+from ._training import add_training_arguments, load_recipe_config, report_training
 
 HELP = "pre-train the student by HAD (or an ablation) from a YAML config; works under torchrun"
 DESCRIPTION = """Pre-train the HAD student.
@@ -33,8 +33,4 @@ def run(args: argparse.Namespace) -> int:
     from hadna.train.pretrain import run_pretrain
 
     cfg = load_pretrain_config(args.config, args.overrides)
-    result = run_pretrain(cfg, resume=args.resume, output_dir=args.output_dir)
-    if result.val_metrics:
-        print("final validation: " + ", ".join(f"{k} {v:.4f}" for k, v in result.val_metrics.items()))
-    print(f"done: {result.step} steps; student written to {result.output_dir / 'final'}")
-    return 0
+    return report_training(run_pretrain(cfg, resume=args.resume, output_dir=args.output_dir), "student")

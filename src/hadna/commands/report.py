@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hadna.eval.cli_options import parse_list
+    from hadna.eval.options import parse_list
     from hadna.eval.report import report_from_paths
     from hadna.utils.io import atomic_write_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._training import add_training_arguments, load_recipe_config
+from ._training import add_training_arguments, load_recipe_config, report_training
 
 HELP = "train an NT-style 6-mer teacher (ESM masked LM) on genome windows from a YAML config; works under torchrun"
 DESCRIPTION = """Train an NT-style teacher for HAD distillation: a transformers EsmForMaskedLM over the Nucleotide
@@ -35,8 +35,4 @@ def run(args: argparse.Namespace) -> int:
     from hadna.train.teacher_train import run_teacher_train
 
     cfg = load_teacher_train_config(args.config, args.overrides)
-    result = run_teacher_train(cfg, resume=args.resume, output_dir=args.output_dir)
-    if result.val_metrics:
-        print("final validation: " + ", ".join(f"{k} {v:.4f}" for k, v in result.val_metrics.items()))
-    print(f"done: {result.step} steps; teacher written to {result.output_dir / 'final'}")
-    return 0
+    return report_training(run_teacher_train(cfg, resume=args.resume, output_dir=args.output_dir), "teacher")

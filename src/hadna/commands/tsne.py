@@ -19,8 +19,7 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hadna.eval.cli_options import add_model_arguments
-    from hadna.eval.tasks import add_task_arguments
+    from hadna.commands.options import add_model_arguments, add_task_arguments
 
     add_model_arguments(p, multiple=True)
     add_task_arguments(p)
@@ -36,10 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hadna.errors import ConfigError
-    from hadna.eval.cli_options import apply_threads
-    from hadna.eval.loaders import load_task_from_args
-    from hadna.eval.models import parse_model_spec, resolve_device
-    from hadna.eval.tasks import task_from_args
+    from hadna.commands.options import apply_threads, load_task_from_args, task_from_args
+    from hadna.eval.models import parse_model_spec
+    from hadna.utils.device import resolve_device
     from hadna.eval.tsne import tsne_of_models
 
     tasks = task_from_args(args)

@@ -32,7 +32,8 @@ from ..errors import ConfigError, DataError
 from ..utils.io import atomic_path
 from ..utils.logging import get_logger, progress
 from .inference import Throughput, embed_sequences
-from .loaders import FASTA_SUFFIXES, clean_sequences, find_column, truncate
+from .formats import file_format
+from .readers import clean_sequences, find_column, truncate
 from .models import EvalModel
 
 log = get_logger("eval.embed")
@@ -43,15 +44,9 @@ OUTPUT_SUFFIXES = (".npy", ".parquet")
 
 
 def _kind(path: Path) -> str:
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(FASTA_SUFFIXES):
-        return "fasta"
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith(".tsv"):
-        return "tsv"
-    if name.endswith(".parquet"):
-        return "parquet"
+    kind = file_format(path)
+    if kind is not None:
+        return kind
     raise DataError(f"{path}: unknown input format (expected FASTA .fa/.fasta/.fna, .csv, .tsv, optionally gzipped, "
                     f"or .parquet)")
 

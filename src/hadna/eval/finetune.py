@@ -34,11 +34,12 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, TrainingError
 from ..utils.logging import get_logger, progress
+from ..utils.schedule import warmup_decay
 from .inference import Throughput, embed_sequences, predict_logits
-from .loaders import Split
 from .metrics import compute_metrics
 from .models import EvalModel
 from .probe import DEFAULT_C_GRID, fit_probe, probe_as_linear
+from .task_data import Split
 
 log = get_logger("eval.finetune")
 
@@ -112,17 +113,10 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, b
 
 
 def lr_lambda(schedule: Schedule, warmup_steps: int, total_steps: int):
-    """Multiplier of the base learning rate at step ``s`` (0-based, before the optimiser step)."""
-    def f(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if schedule == "constant":
-            return 1.0
-        progress_ = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        if schedule == "linear":
-            return 1.0 - progress_
-        return 0.5 * (1.0 + math.cos(math.pi * progress_))
-    return f
+    """Multiplier of the base learning rate at step ``s`` (0-based, before the optimiser step): warm-up, then
+    ``schedule`` decay to 0 at ``total_steps`` (:func:`hadna.utils.schedule.warmup_decay`)."""
+    return lambda step: warmup_decay(step, warmup_steps=warmup_steps, decay_steps=total_steps - warmup_steps,
+                                     shape=schedule)
 
 
 class EarlyStopping:

@@ -49,530 +49,25 @@ Line numbers in messages count the header as line 1, so the first data row is li
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from ..data._files import GZIP_ERRORS
-from ..data.fasta import iter_fasta
 from ..errors import ConfigError, DataError, HadnaError, MissingFileError
-from ..sequence import reverse_complement
+from ..utils.io import list_directory
 from ..utils.logging import get_logger
-from ..vocab import ENCODE_LUT, INVALID
-from .splits import stratified_kfold, stratified_split
+from .genomic_benchmarks import read_coordinates, read_gb_coordinates, resolve_references
+from .formats import SPLIT_FILE_STEMS, SPLIT_FILE_SUFFIXES
+from .readers import (TRUNCATION_MODES, Truncation, columns_to_split, read_gb_directory,
+                      read_split_file, truncate)
+from .splits import stratified_split
+from .task_data import Split, TaskData
 from .tasks import TaskSpec, get_task
 
 log = get_logger("eval.loaders")
 
-Truncation = Literal["left", "center", "none"]
-TRUNCATION_MODES: tuple[str, ...] = ("left", "center", "none")
-
-#: split role -> file stems looked for (in this order) when ``TaskSpec.files`` does not name the file.
-SPLIT_FILE_STEMS: dict[str, tuple[str, ...]] = {
-    "train": ("train",),
-    "validation": ("dev", "val", "valid", "validation"),
-    "test": ("test",),
-}
-FASTA_SUFFIXES = (".fna", ".fa", ".fasta")
-TABLE_SUFFIXES = (".csv", ".tsv")
-SPLIT_FILE_SUFFIXES: tuple[str, ...] = tuple(
-    s + gz for s in FASTA_SUFFIXES + TABLE_SUFFIXES for gz in ("", ".gz")) + (".parquet",)
-SEQUENCE_COLUMNS = ("sequence", "seq")
-LABEL_COLUMN = "label"
-COORDINATE_COLUMNS = ("id", "region", "start", "end", "strand")
-
-
-# ------------------------------------------------------------------------------------------------
-# Containers
-# ------------------------------------------------------------------------------------------------
-
-@dataclass
-class Split:
-    """One split of a task: ``sequences`` (upper-case str) and ``labels`` [N] int64."""
-
-    sequences: list[str]
-    labels: np.ndarray
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.int64)
-        if self.labels.shape != (len(self.sequences),):
-            raise ValueError(f"{len(self.sequences)} sequences but labels of shape {self.labels.shape}")
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def subset(self, idx: np.ndarray, source: str | None = None) -> "Split":
-        """The samples at ``idx`` ([M] int indices), in that order."""
-        return Split([self.sequences[i] for i in idx], self.labels[idx],
-                     self.source if source is None else source)
-
-    @property
-    def num_nt(self) -> int:
-        """Total nucleotides (for throughput numbers)."""
-        return sum(map(len, self.sequences))
-
-    def class_counts(self, num_classes: int) -> list[int]:
-        return np.bincount(self.labels, minlength=num_classes).tolist()
-
-
-@dataclass
-class TaskData:
-    """A loaded task: train split, optional provided validation split, optional test split.
-
-    ``test is None`` means the task must be cross-validated (:meth:`folds`). ``counters`` holds
-    per-split numbers (``train_sequences``, ``train_truncated``, ...); ``notes`` says what was done to
-    the data beyond reading it (held-out test, training on dev, truncation).
-    """
-
-    spec: TaskSpec
-    train: Split
-    validation: Split | None
-    test: Split | None
-    class_names: tuple[str, ...]
-    source: str
-    counters: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def needs_cross_validation(self) -> bool:
-        return self.test is None
-
-    def train_validation(self, seed: int) -> tuple[Split, Split]:
-        """(train, validation): the provided validation split, or a stratified ``val_fraction`` split of
-        train that depends on ``seed`` (the Caduceus protocol re-splits 90/10 for every seed)."""
-        if self.validation is not None:
-            return self.train, self.validation
-        keep, held = stratified_split(self.train.labels, self.spec.val_fraction, seed)
-        return (self.train.subset(keep, f"{self.train.source} (train part, seed {seed})"),
-                self.train.subset(held, f"{self.train.source} (validation part, seed {seed})"))
-
-    def folds(self, seed: int = 0) -> list[tuple[Split, Split]]:
-        """``spec.cv_folds`` stratified (train, test) folds of the training data."""
-        out = []
-        for f, (tr, te) in enumerate(stratified_kfold(self.train.labels, self.spec.cv_folds, seed)):
-            out.append((self.train.subset(tr, f"{self.train.source} (fold {f} train)"),
-                        self.train.subset(te, f"{self.train.source} (fold {f} test)")))
-        return out
-
-    def fingerprint(self) -> str:
-        """sha256 of every split's rows (sequence and label, after truncation) and the class names: two
-        loads give the same fingerprint exactly when they hold the same data."""
-        import hashlib
-
-        h = hashlib.sha256("\t".join(self.class_names).encode())
-        for role, s in (("train", self.train), ("validation", self.validation), ("test", self.test)):
-            if s is not None:
-                h.update(f"\n#{role} {len(s)}\n".encode())
-                h.update(s.labels.astype("<i8").tobytes())
-                h.update("\n".join(s.sequences).encode())
-        return h.hexdigest()
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-friendly description for run records and logs."""
-        k = self.num_classes
-        splits = {name: {"n": len(s), "class_counts": s.class_counts(k), "source": s.source}
-                  for name, s in (("train", self.train), ("validation", self.validation), ("test", self.test))
-                  if s is not None}
-        return {"task": self.name, "benchmark": self.spec.benchmark, "class_names": list(self.class_names),
-                "source": self.source, "splits": splits, "counters": dict(self.counters),
-                "notes": list(self.notes), "fingerprint": self.fingerprint()}
-
-
-# ------------------------------------------------------------------------------------------------
-# Sequence and label checks
-# ------------------------------------------------------------------------------------------------
-
-Locate = Callable[[int], str]
-
-
-def clean_sequences(raw: list[str], locate: Locate) -> list[str]:
-    """Strip, upper-case and validate sequences; ``locate(i)`` names row ``i`` in error messages.
-
-    All sequences are checked with one lookup in :data:`ENCODE_LUT` over their concatenation, so
-    this is fast for hundreds of thousands of rows.
-    """
-    seqs = [s.strip() for s in raw]  # validated before upper-casing, so errors show the original text
-    lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
-    empty = np.flatnonzero(lengths == 0)
-    if empty.size:
-        more = f" ({empty.size - 1} more empty rows)" if empty.size > 1 else ""
-        raise DataError(f"{locate(int(empty[0]))}: empty sequence{more}")
-    if not seqs:
-        return seqs
-    ends = np.cumsum(lengths)
-    blob = "".join(seqs)
-    try:
-        codes = ENCODE_LUT[np.frombuffer(blob.encode("ascii"), dtype=np.uint8)]
-        bad = np.flatnonzero(codes == INVALID)
-    except UnicodeEncodeError as exc:  # non-ASCII: character index == byte index up to here
-        bad = np.array([exc.start])
-    if bad.size:
-        pos = int(bad[0])
-        row = int(np.searchsorted(ends, pos, side="right"))
-        col = pos - int(ends[row] - lengths[row])
-        n_rows = np.unique(np.searchsorted(ends, bad, side="right")).size
-        more = f" ({n_rows - 1} more rows have invalid characters)" if n_rows > 1 else ""
-        raise DataError(f"{locate(row)}: invalid character {blob[pos]!r} at position {col + 1} of the "
-                        f"sequence (allowed: A C G T N, U and IUPAC ambiguity codes, any case){more}")
-    return [x.upper() for x in seqs]
-
-
-_INT_RE = re.compile(r"^[+-]?\d+(\.0*)?$")
-
-
-def parse_labels(raw: list[Any], locate: Locate) -> np.ndarray:
-    """Labels -> [N] int64; anything but a non-negative integer (``"1"``, ``1``, ``"1.0"``) is an error."""
-    out = np.empty(len(raw), dtype=np.int64)
-    for i, value in enumerate(raw):
-        text = str(value).strip()
-        if value is None or not _INT_RE.match(text):
-            raise DataError(f"{locate(i)}: label {value!r} is not an integer (labels must be 0, 1, ...)")
-        out[i] = int(float(text)) if "." in text else int(text)
-        if out[i] < 0:
-            raise DataError(f"{locate(i)}: label {out[i]} is negative (labels must be 0, 1, ...)")
-    return out
-
-
-def truncate(seq: str, max_length: int | None, mode: Truncation = "left") -> str:
-    """Cut ``seq`` to ``max_length`` nt: ``left`` keeps the start, ``center`` the middle, ``none`` all."""
-    if mode not in TRUNCATION_MODES:
-        raise ConfigError(f"truncation must be one of {list(TRUNCATION_MODES)}, got {mode!r}")
-    if max_length is None or mode == "none" or len(seq) <= max_length:
-        return seq
-    if mode == "left":
-        return seq[:max_length]
-    start = (len(seq) - max_length) // 2
-    return seq[start:start + max_length]
-
-
-# ------------------------------------------------------------------------------------------------
-# Readers (each returns raw sequences + labels, already validated)
-# ------------------------------------------------------------------------------------------------
-
-def _open_text(path: Path):
-    """Open a text file, gzipped or not (decided by the magic bytes, not the name)."""
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="ascii", errors="replace")
-    return open(path, encoding="ascii", errors="replace")
-
-
-def _fasta_headers(path: Path) -> list[tuple[str, int]]:
-    """(whole header line without '>', line number) of every record, in file order.
-
-    :func:`hadna.data.fasta.iter_fasta` (which validates the file) yields only the record id (the
-    first word of the header), but an NT task header keeps its label after the *last* ``|`` of the
-    whole line, so the labels are read from this cheap second pass over the header lines.
-    """
-    out = []
-    with _open_text(path) as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line.startswith(">"):
-                out.append((line[1:].strip(), line_no))
-    return out
-
-
-def read_labelled_fasta(path: Path) -> tuple[list[str], np.ndarray]:
-    """NT task FASTA: headers end in ``|label`` (``>name|1``). Returns (sequences, labels [N])."""
-    seqs = [seq for _, seq in iter_fasta(path)]  # validates: nucleotide codes, empty records, gzip
-    found = _fasta_headers(path)
-    if len(found) != len(seqs):  # pragma: no cover - both passes read the same '>' lines
-        raise DataError(f"{path}: found {len(found)} header lines but {len(seqs)} FASTA records")
-    headers = [h for h, _ in found]
-    lines = [n for _, n in found]
-
-    def locate(i: int) -> str:
-        return f"{path}: record {i + 1} (line {lines[i]}, >{headers[i][:60]})"
-
-    raw_labels = []
-    for i, header in enumerate(headers):
-        if "|" not in header:
-            raise DataError(f"{locate(i)}: the header has no '|label' suffix (expected e.g. >seq123|1)")
-        raw_labels.append(header.rsplit("|", 1)[1])
-    return clean_sequences(seqs, locate), parse_labels(raw_labels, locate)
-
-
-def find_column(columns: list[Any], wanted: tuple[str, ...], where: str, ordered: bool = False) -> Any | None:
-    """The one column named like ``wanted`` (case-insensitive), or None; several candidates are an error.
-
-    Candidates: every column whose name is one of ``wanted`` (``sequence`` and ``seq`` together are
-    ambiguous), and pandas' renamed repeats of a header (``label.1`` for a second ``label`` column).
-    ``ordered``: ``wanted`` is a preference order instead (ids: ``id`` before ``name``); only a repeated
-    header of the chosen name is an error.
-    """
-    if ordered:
-        for name in wanted:
-            found = find_column(columns, (name,), where)
-            if found is not None:
-                return found
-        return None
-    alternatives = "|".join(map(re.escape, wanted))
-    hits = [c for c in columns if re.fullmatch(rf"(?:{alternatives})(?:\.\d+)?", str(c).strip().lower())]
-    if len(hits) > 1:
-        raise DataError(f"{where}: {len(hits)} columns could hold the {wanted[0]}s ({', '.join(repr(str(c)) for c in hits)}); "
-                        f"keep exactly one (a repeated header is read as NAME.1)")
-    return hits[0] if hits and str(hits[0]).strip().lower() in wanted else None
-
-
-def columns_to_split(columns: Mapping[str, list[Any]], where: str,
-                     line_offset: int = 2) -> tuple[list[str], np.ndarray]:
-    """Validated (sequences, labels) from a column mapping with ``sequence``/``seq`` and ``label``.
-
-    ``line_offset``: added to the 0-based row index to name a row (2 for a file with a header line;
-    0 gives 0-based row numbers for in-memory tables such as Hub datasets).
-    """
-    names = list(columns)
-    seq_col = find_column(names, SEQUENCE_COLUMNS, where)
-    label_col = find_column(names, (LABEL_COLUMN,), where)
-    missing = [w for w, c in (("'sequence' or 'seq'", seq_col), ("'label'", label_col)) if c is None]
-    if missing:
-        raise DataError(f"{where}: missing column {' and '.join(missing)}; columns found: {names}")
-    row_word = "line" if line_offset else "row"
-
-    def locate(i: int) -> str:
-        return f"{where}: {row_word} {i + line_offset}"
-
-    raw_seqs = list(columns[seq_col])
-    for i, s in enumerate(raw_seqs):
-        if s is None or (isinstance(s, float) and np.isnan(s)):
-            raise DataError(f"{locate(i)}: missing sequence")
-        if not isinstance(s, str):
-            raise DataError(f"{locate(i)}: sequence is a {type(s).__name__}, not text")
-    if not raw_seqs:
-        raise DataError(f"{where}: no rows")
-    raw_labels = [None if (isinstance(v, float) and np.isnan(v)) else v for v in columns[label_col]]
-    return clean_sequences(raw_seqs, locate), parse_labels(raw_labels, locate)
-
-
-def read_table(path: Path) -> tuple[list[str], np.ndarray]:
-    """CSV / TSV (optionally gzipped) or parquet with sequence and label columns."""
-    import pandas as pd
-
-    name = path.name.lower().removesuffix(".gz")
-    try:
-        if name.endswith(".parquet"):
-            df = pd.read_parquet(path)
-        elif name.endswith(".csv") or name.endswith(".tsv"):
-            df = pd.read_csv(path, sep="\t" if name.endswith(".tsv") else ",", dtype=str,
-                             keep_default_na=False, na_filter=False, compression="infer")
-        else:
-            raise DataError(f"{path}: unknown table format (expected .csv, .tsv, .parquet, optionally .gz)")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError,
-            *GZIP_ERRORS) as exc:
-        if isinstance(exc, HadnaError):
-            raise
-        raise DataError(f"{path}: cannot read as a table: {exc}") from None
-    return columns_to_split({c: df[c].tolist() for c in df.columns}, str(path))
-
-
-def read_split_file(path: Path) -> tuple[list[str], np.ndarray]:
-    """Dispatch on the file name: FASTA with ``|label`` headers, or a table."""
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(FASTA_SUFFIXES):
-        return read_labelled_fasta(path)
-    return read_table(path)
-
-
-def read_gb_directory(split_dir: Path) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
-    """``<split_dir>/<class>/*.txt`` (genomic-benchmarks layout) -> (sequences, labels, classes).
-
-    Labels index the sorted class names; files are read in sorted order.
-    """
-    classes = tuple(sorted(p.name for p in split_dir.iterdir() if p.is_dir()))
-    if not classes:
-        raise MissingFileError(f"{split_dir}: no class directories (expected {split_dir}/<class>/*.txt)")
-    seqs, labels, files = [], [], []
-    for label, cls in enumerate(classes):
-        class_files = sorted((split_dir / cls).glob("*.txt"))
-        if not class_files:
-            raise MissingFileError(f"{split_dir / cls}: no .txt sequence files")
-        for f in class_files:
-            seqs.append(f.read_text(encoding="ascii", errors="replace"))
-            labels.append(label)
-            files.append(f)
-    seqs = clean_sequences(seqs, lambda i: str(files[i]))
-    return seqs, np.asarray(labels, dtype=np.int64), classes
-
-
-# --- Genomic Benchmarks coordinates + reference FASTA -------------------------------------------
-
-def _region_aliases(record_id: str) -> list[str]:
-    """Names under which a FASTA record may be referred to, best match first."""
-    bases = [record_id]
-    m = re.fullmatch(r"(.+)\.\d+", record_id)  # version suffix: ENST00000217185.6 -> ENST00000217185
-    if m:
-        bases.append(m.group(1))
-    out: list[str] = []
-    for b in bases:
-        out.append(b)
-        out.append(b[3:] if b.startswith("chr") else "chr" + b)
-        if b in ("MT", "chrM", "chrMT", "M"):
-            out += ["chrM", "MT"]
-    return list(dict.fromkeys(out))
-
-
-@dataclass
-class _Coords:
-    path: Path
-    ids: list[str]
-    regions: list[str]
-    starts: np.ndarray
-    ends: np.ndarray
-    minus: np.ndarray  # [N] bool
-
-
-def read_coordinates(path: Path) -> _Coords:
-    """One ``<class>.csv.gz`` coordinate file (columns id,region,start,end,strand)."""
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read coordinate table: {exc}") from None
-    cols = {str(c).strip().lower(): c for c in df.columns}
-    missing = [c for c in ("region", "start", "end") if c not in cols]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; expected {list(COORDINATE_COLUMNS)}; "
-                        f"columns found: {list(df.columns)}")
-    n = len(df)
-    if n == 0:
-        raise DataError(f"{path}: no rows")
-    ids = df[cols["id"]].tolist() if "id" in cols else [str(i) for i in range(n)]
-    regions = [r.strip() for r in df[cols["region"]].tolist()]
-    bounds = []
-    for col in ("start", "end"):
-        values = df[cols[col]].tolist()
-        arr = np.empty(n, dtype=np.int64)
-        for i, v in enumerate(values):
-            if not re.fullmatch(r"\s*\d+\s*", v):
-                raise DataError(f"{path}: line {i + 2}: {col} {v!r} is not a non-negative integer")
-            arr[i] = int(v)
-        bounds.append(arr)
-    starts, ends = bounds
-    strands = [s.strip() for s in df[cols["strand"]].tolist()] if "strand" in cols else [""] * n
-    for i, (region, s, e, strand) in enumerate(zip(regions, starts, ends, strands)):
-        if not region:
-            raise DataError(f"{path}: line {i + 2}: empty region name")
-        if e <= s:
-            raise DataError(f"{path}: line {i + 2}: end {e} <= start {s} (coordinates are 0-based, end-exclusive)")
-        if strand not in ("+", "-", "", "."):
-            raise DataError(f"{path}: line {i + 2}: strand {strand!r} is not '+', '-' or empty")
-    return _Coords(path, ids, regions, starts, ends, np.array([s == "-" for s in strands]))
-
-
-def _load_reference(fasta: Path, needed: set[str]) -> dict[str, tuple[str, str]]:
-    """Read only the records of ``fasta`` that match ``needed`` region names.
-
-    Returns region -> (FASTA record id, sequence upper-case). Exact names beat aliases.
-    """
-    if not fasta.is_file():
-        raise MissingFileError(f"reference FASTA not found: {fasta}")
-    found: dict[str, tuple[int, str, str]] = {}  # region -> (alias rank, record id, seq)
-    for record_id, seq in iter_fasta(fasta):
-        for rank, alias in enumerate(_region_aliases(record_id)):
-            if alias in needed and (alias not in found or rank < found[alias][0]):
-                found[alias] = (rank, record_id, seq.upper())
-    return {region: (rid, seq) for region, (_, rid, seq) in found.items()}
-
-
-def _fasta_ids_sample(fasta: Path, limit: int = 8) -> list[str]:
-    out = []
-    for record_id, _ in iter_fasta(fasta):
-        out.append(record_id)
-        if len(out) >= limit:
-            break
-    return out
-
-
-def _resolve_references(task_dir: Path, classes: tuple[str, ...],
-                        reference: str | Path | Mapping[str, str | Path] | None) -> dict[str, Path]:
-    """class -> reference FASTA path (one file for all, a directory + metadata.yaml, or a mapping)."""
-    if reference is None:
-        raise MissingFileError(
-            f"{task_dir} holds Genomic Benchmarks coordinate files only: pass a reference FASTA "
-            f"(--reference FILE, or a directory with the files named in {task_dir / 'metadata.yaml'}) "
-            f"to cut the sequences out of")
-    if isinstance(reference, Mapping):
-        out = {}
-        for cls in classes:
-            if cls not in reference:
-                raise ConfigError(f"no reference FASTA given for class {cls!r} (given for: {sorted(reference)})")
-            out[cls] = Path(reference[cls])
-        return out
-    ref = Path(reference)
-    if ref.is_file():
-        return {cls: ref for cls in classes}
-    if not ref.is_dir():
-        raise MissingFileError(f"reference FASTA not found: {ref}")
-    meta_path = task_dir / "metadata.yaml"
-    if not meta_path.is_file():
-        raise MissingFileError(f"--reference {ref} is a directory, which needs {meta_path} to name the "
-                               f"FASTA of each class; pass a FASTA file instead")
-    from ..config import read_yaml
-
-    meta = read_yaml(meta_path).get("classes", {})
-    out = {}
-    for cls in classes:
-        url = (meta.get(cls) or {}).get("url")
-        if not url:
-            raise DataError(f"{meta_path}: no 'classes.{cls}.url' entry naming the reference of class {cls!r}")
-        path = ref / url.rsplit("/", 1)[-1]
-        if not path.is_file():
-            raise MissingFileError(f"reference for class {cls!r} not found: expected {path} (download {url})")
-        out[cls] = path
-    return out
-
-
-def read_gb_coordinates(split_dir: Path, refs: dict[str, Path], classes: tuple[str, ...],
-                        cache: dict[Path, dict[str, tuple[str, str]]] | None = None,
-                        needed: dict[Path, set[str]] | None = None) -> tuple[list[str], np.ndarray]:
-    """Sequences of ``<split_dir>/<class>.csv.gz`` intervals cut from the class's reference FASTA."""
-    cache = {} if cache is None else cache
-    coords = {cls: read_coordinates(split_dir / f"{cls}.csv.gz") for cls in classes}
-    for cls, c in coords.items():
-        ref = refs[cls]
-        if ref not in cache:
-            want = set(c.regions) if needed is None else needed[ref]
-            cache[ref] = _load_reference(ref, want)
-    seqs: list[str] = []
-    labels: list[int] = []
-    locs: list[str] = []
-    for label, cls in enumerate(classes):
-        c, ref = coords[cls], refs[cls]
-        genome = cache[ref]
-        for i, region in enumerate(c.regions):
-            where = f"{c.path}: line {i + 2} (id {c.ids[i]})"
-            if region not in genome:
-                tried = ", ".join(a for a in dict.fromkeys([region, region[3:] if region.startswith("chr")
-                                                            else "chr" + region]))
-                raise DataError(f"{where}: region {region!r} not found in reference {ref} (tried {tried}; "
-                                f"its first records are {_fasta_ids_sample(ref)})")
-            rid, chrom = genome[region]
-            s, e = int(c.starts[i]), int(c.ends[i])
-            if e > len(chrom):
-                raise DataError(f"{where}: {region}:{s}-{e} is out of range: record {rid!r} of {ref} is "
-                                f"{len(chrom):,} bp (wrong reference assembly?)")
-            piece = chrom[s:e]
-            seqs.append(reverse_complement(piece) if c.minus[i] else piece)
-            labels.append(label)
-            locs.append(where)
-    seqs = clean_sequences(seqs, lambda i: locs[i])
-    return seqs, np.asarray(labels, dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -598,15 +93,6 @@ def _find_split_file(task_dir: Path, role: str) -> Path | None:
         raise DataError(f"{task_dir}: several {role} files ({', '.join(h.name for h in hits)}); name one in "
                         f"the task's files.{role}")
     return hits[0] if hits else None
-
-
-def _listing(directory: Path, limit: int = 12) -> str:
-    if not directory.is_dir():
-        return "(directory does not exist)"
-    names = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
-    if not names:
-        return "(empty directory)"
-    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")
 
 
 RawSplits = dict[str, tuple[list[str], np.ndarray, str]]  # role -> (sequences, labels [N], source)
@@ -709,14 +195,14 @@ def load_split_files(spec: TaskSpec, data_dir: str | Path | None = None, *, trun
                 raise DataError(f"task {spec.name!r}: {role} file {path} is a directory; pass a file")
             if not path.is_file():
                 raise MissingFileError(f"task {spec.name!r}: {role} file not found: {path} "
-                                       f"(in {path.parent}: {_listing(path.parent)})")
+                                       f"(in {path.parent}: {list_directory(path.parent)})")
         else:
             path = _find_split_file(task_dir, role) if not spec.files else None
             if path is None:
                 if role == "train":
                     expected = ", ".join(f"train{s}" for s in SPLIT_FILE_SUFFIXES)
                     raise MissingFileError(f"task {spec.name!r}: no training file in {task_dir}: expected one of "
-                                           f"{expected}; found: {_listing(task_dir)}")
+                                           f"{expected}; found: {list_directory(task_dir)}")
                 continue
         seqs, labels = read_split_file(path)
         raw[role] = (seqs, labels, str(path))
@@ -736,7 +222,7 @@ def load_genomic_benchmark(spec: TaskSpec, data_dir: str | Path | None = None, *
         raise MissingFileError(
             f"task {spec.name!r}: {train_dir} not found; expected the genomic-benchmarks layout "
             f"{task_dir}/{{train,test}}/<class>/*.txt or coordinate files {task_dir}/{{train,test}}/<class>.csv.gz "
-            f"(found in {task_dir}: {_listing(task_dir)})")
+            f"(found in {task_dir}: {list_directory(task_dir)})")
     coord_files = sorted(train_dir.glob("*.csv.gz"))
     class_dirs = [p for p in train_dir.iterdir() if p.is_dir()]
     raw: RawSplits = {}
@@ -756,7 +242,7 @@ def load_genomic_benchmark(spec: TaskSpec, data_dir: str | Path | None = None, *
         kind = "sequence directories"
     elif coord_files:
         classes = tuple(sorted(p.name.removesuffix(".csv.gz") for p in coord_files))
-        refs = _resolve_references(task_dir, classes, reference)
+        refs = resolve_references(task_dir, classes, reference)
         splits_present = [d for d in (train_dir, test_dir) if d.is_dir()]
         for d in splits_present[1:]:
             extra = sorted({p.name.removesuffix(".csv.gz") for p in d.glob("*.csv.gz")} - set(classes))
@@ -780,7 +266,7 @@ def load_genomic_benchmark(spec: TaskSpec, data_dir: str | Path | None = None, *
         kind = "coordinates + " + ", ".join(sorted({str(p) for p in refs.values()}))
     else:
         raise MissingFileError(f"task {spec.name!r}: {train_dir} has neither class directories (<class>/*.txt) "
-                               f"nor coordinate files (<class>.csv.gz); found: {_listing(train_dir)}")
+                               f"nor coordinate files (<class>.csv.gz); found: {list_directory(train_dir)}")
     if spec.class_names is not None and tuple(spec.class_names) != classes:
         raise DataError(f"{train_dir}: classes {list(classes)} differ from the task's class names "
                         f"{list(spec.class_names)}")
@@ -852,13 +338,6 @@ def load_hf_task(task: TaskSpec | str, *, dataset: str | None = None, config: st
     source = f"Hugging Face dataset {repo} (config {name}, revision {revision or 'default'}): " + \
         ", ".join(f"{role} {len(s):,}" for role, (s, _, _) in raw.items())
     return _finish(spec, raw, None, source, [], truncation, holdout_seed)
-
-
-def load_task_from_args(spec: TaskSpec, args: Any) -> TaskData:
-    """Load ``spec`` with the options of :func:`hadna.eval.tasks.add_task_arguments`."""
-    if getattr(args, "from_hub", False):
-        return load_hf_task(spec, revision=getattr(args, "hub_revision", None), truncation=args.truncation)
-    return load_task(spec, args.data_dir, reference=args.reference, truncation=args.truncation)
 
 
 def with_max_length(spec: TaskSpec, max_length: int | None) -> TaskSpec:

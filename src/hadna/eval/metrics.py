@@ -1,6 +1,7 @@
 """Classification metrics, always computed on a whole evaluation set (never averaged per batch).
 
-NumPy implementations from the confusion matrix, checked against scikit-learn in the tests:
+scikit-learn's implementations behind hadna's checks (1-D integer labels, a non-empty set, class ids in
+``0..num_classes-1``) and conventions:
 
 * ``accuracy``: top-1 accuracy.
 * ``mcc``: Matthews correlation coefficient, multi-class form (Gorodkin 2004), as
@@ -9,8 +10,8 @@ NumPy implementations from the confusion matrix, checked against scikit-learn in
 * ``f1``/``precision``/``recall``: binary (positive class = 1) when the task has 2 classes, macro
   average over all ``num_classes`` classes otherwise; a class with no predicted (or no true) samples
   contributes 0 (scikit-learn's ``zero_division=0``).
-* ``auroc``: binary tasks only, from the probability of class 1 (Mann-Whitney statistic with tied
-  scores counted half); omitted when the set has a single true class.
+* ``auroc``: binary tasks only, from the probability of class 1 (tied scores counted half); omitted
+  when the set has a single true class.
 
 Averaging per batch would give different numbers (MCC and F1 are not means over samples), which is
 why :class:`PredictionAccumulator` only collects predictions and computes at the end.
@@ -18,9 +19,11 @@ why :class:`PredictionAccumulator` only collects predictions and computes at the
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
+from sklearn import metrics as skm
 
 METRIC_NAMES = ("accuracy", "mcc", "f1", "precision", "recall", "auroc")
 
@@ -54,52 +57,44 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
 
+def _checked(y_true: Any, y_pred: Any, num_classes: int | None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Validated labels and the class list (the checks of :func:`confusion_matrix`)."""
+    k = confusion_matrix(y_true, y_pred, num_classes).shape[0]
+    return _labels(y_true, "y_true"), _labels(y_pred, "y_pred"), list(range(k))
+
+
 def accuracy(y_true: Any, y_pred: Any) -> float:
-    cm = confusion_matrix(y_true, y_pred)
-    return float(np.trace(cm) / cm.sum())
+    t, p, _ = _checked(y_true, y_pred, None)
+    return float(skm.accuracy_score(t, p))
 
 
 def mcc(y_true: Any, y_pred: Any, num_classes: int | None = None) -> float:
     """Matthews correlation coefficient (multi-class); 0.0 when undefined."""
-    cm = confusion_matrix(y_true, y_pred, num_classes).astype(np.float64)
-    t_sum, p_sum = cm.sum(axis=1), cm.sum(axis=0)
-    n, correct = cm.sum(), np.trace(cm)
-    cov_tp = correct * n - t_sum @ p_sum
-    cov_pp = n * n - p_sum @ p_sum
-    cov_tt = n * n - t_sum @ t_sum
-    denom = np.sqrt(cov_pp * cov_tt)
-    return float(cov_tp / denom) if denom > 0 else 0.0
+    t, p, _ = _checked(y_true, y_pred, num_classes)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(skm.matthews_corrcoef(t, p))
+    return 0.0 if np.isnan(value) else value
 
 
-def _per_class_prf(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tp = np.diag(cm).astype(np.float64)
-    pred, true = cm.sum(axis=0), cm.sum(axis=1)
-    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
-    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    return precision, recall, f1
-
-
-def _averaged(y_true: Any, y_pred: Any, num_classes: int | None, which: int) -> float:
-    cm = confusion_matrix(y_true, y_pred, num_classes)
-    values = _per_class_prf(cm)[which]
-    if cm.shape[0] == 2:
-        return float(values[1])  # binary: the positive class
-    return float(values.mean())  # macro over all classes, present or not
+def _averaged(score, y_true: Any, y_pred: Any, num_classes: int | None) -> float:
+    t, p, labels = _checked(y_true, y_pred, num_classes)
+    if len(labels) == 2:  # binary: the positive class
+        return float(score(t, p, labels=labels, pos_label=1, average="binary", zero_division=0))
+    return float(score(t, p, labels=labels, average="macro", zero_division=0))  # macro over all classes
 
 
 def f1(y_true: Any, y_pred: Any, num_classes: int | None = None) -> float:
     """Binary F1 of class 1 for 2 classes, macro F1 otherwise."""
-    return _averaged(y_true, y_pred, num_classes, 2)
+    return _averaged(skm.f1_score, y_true, y_pred, num_classes)
 
 
 def precision(y_true: Any, y_pred: Any, num_classes: int | None = None) -> float:
-    return _averaged(y_true, y_pred, num_classes, 0)
+    return _averaged(skm.precision_score, y_true, y_pred, num_classes)
 
 
 def recall(y_true: Any, y_pred: Any, num_classes: int | None = None) -> float:
-    return _averaged(y_true, y_pred, num_classes, 1)
+    return _averaged(skm.recall_score, y_true, y_pred, num_classes)
 
 
 def auroc(y_true: Any, scores: Any) -> float | None:
@@ -118,21 +113,9 @@ def auroc(y_true: Any, scores: Any) -> float | None:
         raise ValueError(f"scores {s.shape} and y_true {t.shape} differ in length")
     if np.any((t != 0) & (t != 1)):
         raise ValueError("AUROC needs binary labels 0/1")
-    n_pos = int(t.sum())
-    n_neg = t.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if t.all() or not t.any():
         return None
-    # Average ranks (ties share their mean rank) -> Mann-Whitney U.
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    ranks = np.empty(s.size, dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(sorted_s)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [s.size]))
-    for a, b in zip(starts, ends):
-        ranks[order[a:b]] = (a + b + 1) / 2.0  # mean of 1-based ranks a+1 .. b
-    u = ranks[t == 1].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
+    return float(skm.roc_auc_score(t, s))
 
 
 def compute_metrics(y_true: Any, y_pred: Any = None, *, probs: Any = None,

@@ -43,12 +43,13 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import ConfigError
+from ..utils.device import resolve_device
 from ..utils.logging import get_logger
 from .finetune import EvalOutput, FinetuneConfig, HeadInit, Schedule, evaluate, fine_tune
 from .inference import EmbeddingCache
-from .loaders import Split, TaskData
+from .task_data import Split, TaskData
 from .metrics import compute_metrics
-from .models import EvalModel, ModelSpec, load_eval_model, resolve_device
+from .models import EvalModel, ModelSpec, load_eval_model
 from .probe import DEFAULT_C_GRID, fit_probe
 from .results import RunRecord, SeedResult
 from .splits import stratified_kfold, stratified_split

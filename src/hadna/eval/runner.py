@@ -25,8 +25,9 @@ from typing import Any
 from ..config import from_dict
 from ..errors import ConfigError
 from ..utils.logging import get_logger
-from .cli_options import MODES, seeds_for, slug
-from .loaders import TaskData, load_task
+from .loaders import load_task
+from .options import MODES, seeds_for, slug
+from .task_data import TaskData
 from .models import ModelSpec, parse_model_spec
 from .protocol import ProtocolConfig, estimate_cost, run_protocol
 from .report import write_report

@@ -26,7 +26,7 @@ Registered benchmarks
     numbers. GUE reports MCC. Where GUE ships no ``train.csv`` (EMP, splice) we train on ``dev.csv``
     and test on ``test.csv``. Seeds/epochs/grids for these are hadna's choice (see each spec).
 ``custom``
-    Anything else: from a YAML file (:func:`task_from_yaml`) or CLI options (:func:`task_from_args`).
+    Anything else: from a YAML file (:func:`task_from_yaml`) or command-line options (:func:`hadna.commands.options.task_from_args`).
     The registry also holds three custom tasks over the partial Genomic Benchmarks data available
     offline (not comparable with published GB numbers: different splits).
 
@@ -36,7 +36,6 @@ Lengths, class counts and grids below come from the sources named in the comment
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -370,63 +369,3 @@ def task_from_yaml(path: str | Path) -> TaskSpec:
     """
     path = Path(path)
     return task_from_dict(read_yaml(path), base_dir=path.resolve().parent, where=str(path))
-
-
-def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that choose a task: a registered name, a YAML file, or files given directly."""
-    g = parser.add_argument_group("task")
-    g.add_argument("--task", action="append", default=None, metavar="NAME",
-                   help="registered task name (repeatable)")
-    g.add_argument("--task-file", action="append", default=None, metavar="YAML",
-                   help="custom task described in a YAML file (repeatable)")
-    g.add_argument("--train-file", default=None, metavar="PATH",
-                   help="custom task: training data (CSV/TSV with sequence|seq and label columns, parquet, "
-                        "or FASTA with '|label' headers)")
-    g.add_argument("--validation-file", default=None, metavar="PATH", help="custom task: validation data")
-    g.add_argument("--test-file", default=None, metavar="PATH",
-                   help="custom task: test data (without it a stratified test set is held out)")
-    g.add_argument("--task-name", default=None, help="custom task: name (default: the train file's stem)")
-    g.add_argument("--num-classes", type=int, default=None, help="custom task: number of classes")
-    g.add_argument("--max-length", type=int, default=None, help="custom task: truncate sequences to this many nt")
-    g.add_argument("--metric", choices=METRICS, default=None, help="custom task: primary metric (default accuracy)")
-    g.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="data root of registered tasks (e.g. ~/.genomic_benchmarks or ../shared/data/benchmarks)")
-    g.add_argument("--reference", default=None, metavar="FASTA|DIR",
-                   help="Genomic Benchmarks coordinate files: reference FASTA (or a directory holding the "
-                        "files named in each task's metadata.yaml) to cut sequences from")
-    g.add_argument("--truncation", choices=("left", "center", "none"), default="left",
-                   help="how sequences longer than the task's max length are cut: keep the left part "
-                        "(default; what the published pipelines do), the centre, or nothing")
-    g.add_argument("--from-hub", action="store_true",
-                   help="download the task from the Hugging Face Hub (needs the 'datasets' package; "
-                        "never done without this flag)")
-    g.add_argument("--hub-revision", default=None, help="with --from-hub: dataset revision (commit/tag)")
-
-
-def task_from_args(args: argparse.Namespace) -> list[TaskSpec]:
-    """Task specs chosen by :func:`add_task_arguments` options, in the order: names, files, direct."""
-    specs = [get_task(n) for n in (args.task or [])]
-    specs += [task_from_yaml(p) for p in (args.task_file or [])]
-    if args.train_file is not None:
-        files = {"train": str(Path(args.train_file).resolve())}
-        if args.validation_file:
-            files["validation"] = str(Path(args.validation_file).resolve())
-        if args.test_file:
-            files["test"] = str(Path(args.test_file).resolve())
-        data: dict[str, Any] = {"name": args.task_name or _stem(Path(args.train_file)), "files": files,
-                                "num_classes": args.num_classes, "max_length": args.max_length}
-        if args.metric:
-            data["metric"] = args.metric
-        specs.append(task_from_dict(data, where="command-line task"))
-    elif args.validation_file or args.test_file:
-        raise ConfigError("--validation-file/--test-file need --train-file")
-    if not specs:
-        raise ConfigError("no task given: use --task NAME, --task-file YAML or --train-file PATH")
-    return specs
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".fna", ".fasta", ".fa"):
-        name = name.removesuffix(suffix)
-    return name or "custom"

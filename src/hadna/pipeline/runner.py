@@ -243,7 +243,8 @@ class Pipeline:
 
     def tsne(self) -> dict[str, Any]:
         from ..eval.loaders import load_task
-        from ..eval.models import parse_model_spec, resolve_device
+        from ..eval.models import parse_model_spec
+        from ..utils.device import resolve_device
         from ..eval.runner import resolve_task
         from ..eval.tsne import tsne_of_models
 

@@ -42,6 +42,7 @@ from torch import nn
 from transformers import EsmConfig, EsmForMaskedLM
 
 from hadna.errors import CheckpointError, MissingFileError
+from hadna.utils.io import read_config_json
 from hadna.utils.logging import get_logger
 
 log = get_logger("teacher.ntv2")
@@ -217,13 +218,7 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     cfg_file = Path(directory) / "config.json"
     if not cfg_file.is_file():
         raise MissingFileError(f"checkpoint directory {directory} has no config.json")
-    try:
-        config = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"checkpoint config {cfg_file} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise CheckpointError(f"checkpoint config {cfg_file} is not a JSON object")
-    return config
+    return read_config_json(cfg_file)
 
 
 def read_vocab(directory: str | os.PathLike) -> dict[str, int]:

@@ -35,7 +35,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from hadna.errors import CheckpointError, ConfigError, MissingFileError
+from hadna.errors import CheckpointError, ConfigError
+from hadna.teachers.checkpoint import fetch_hub_files, resolve_config
 from hadna.teachers.nt_tokens import (
     NT_CLS_ID,
     NT_KMERS,
@@ -54,91 +55,9 @@ from hadna.utils.logging import get_logger
 
 log = get_logger("teacher")
 
-NTV2_REPO = "InstaDeepAI/nucleotide-transformer-v2-500m-multi-species"
-_DOWNLOAD_HINT = (
-    f"to obtain NTv2, run `hf download {NTV2_REPO} --local-dir <dir>` (older huggingface_hub: "
-    f"`huggingface-cli download ...`) on a machine with internet access and pass <dir> as the teacher"
-)
 _DTYPES = {None: torch.float32, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 #: tokens a teacher vocabulary must contain to be driven by our NT tokenisation.
 REQUIRED_TOKENS = NT_KMERS + ("A", "C", "G", "T", "N", "<cls>", "<pad>", "<mask>")
-
-
-def _is_hub_id(name: str) -> bool:
-    """'org/name' or 'name' (the forms the Hub accepts), not an absolute or explicitly relative path."""
-    if name.startswith(("/", ".", "~")) or "\\" in name:
-        return False
-    parts = name.split("/")
-    return len(parts) <= 2 and all(parts)
-
-
-def _resolve_config(name_or_path: str, local_files_only: bool) -> tuple[dict, str, Path]:
-    """Read the checkpoint's config.json as plain JSON (before any model code runs).
-
-    Returns (config, name for messages, path of config.json; for a Hub id, inside the local cache).
-    """
-    path = Path(name_or_path).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise MissingFileError(f"teacher checkpoint {path} is a file; expected a directory with config.json")
-        cfg_file = path / "config.json"
-        if not cfg_file.is_file():
-            raise MissingFileError(f"teacher checkpoint directory {path} has no config.json; {_DOWNLOAD_HINT}")
-        where = str(path)
-    elif not _is_hub_id(name_or_path):
-        raise MissingFileError(f"teacher checkpoint directory {name_or_path} does not exist; {_DOWNLOAD_HINT}")
-    else:
-        from transformers.utils import cached_file
-
-        try:
-            resolved = cached_file(name_or_path, "config.json", local_files_only=local_files_only)
-        except (OSError, ValueError) as exc:
-            cache_note = " (not in the local Hugging Face cache, and downloads are off)" if local_files_only else ""
-            raise MissingFileError(
-                f"teacher checkpoint {name_or_path!r} not found: no such directory{cache_note}; {_DOWNLOAD_HINT}"
-                f" [{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}]"
-            ) from exc
-        if resolved is None:
-            raise MissingFileError(f"teacher checkpoint {name_or_path!r} has no config.json; {_DOWNLOAD_HINT}")
-        cfg_file, where = Path(resolved), name_or_path
-    try:
-        config = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"teacher config {cfg_file} is not valid JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise CheckpointError(f"teacher config {cfg_file} is not a JSON object")
-    return config, where, Path(cfg_file)
-
-
-def _fetch_hub_files(name: str, local_files_only: bool) -> None:
-    """Make sure vocab.txt and the weights of Hub checkpoint ``name`` sit next to its cached config.json.
-
-    Weights: the first of :data:`hadna.teachers.ntv2.WEIGHT_FILES` the repo has (so a repo with
-    both safetensors and a .bin only fetches the safetensors), with all shards of an index.
-    """
-    from transformers.utils import cached_file
-
-    from hadna.teachers.ntv2 import WEIGHT_FILES
-
-    def fetch(filename: str) -> str | None:
-        return cached_file(
-            name, filename, local_files_only=local_files_only,
-            _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False,
-        )
-
-    fetch("vocab.txt")
-    for filename in WEIGHT_FILES:
-        resolved = fetch(filename)
-        if resolved is None:
-            continue
-        if filename.endswith(".index.json"):
-            try:
-                shards = set(json.loads(Path(resolved).read_text(encoding="utf-8"))["weight_map"].values())
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise CheckpointError(f"weights index {resolved} of teacher {name} is not valid: {exc}") from exc
-            for shard in sorted(shards):
-                fetch(shard)
-        return
 
 
 def _nt_lookup(vocab: Mapping[str, int], source: str) -> np.ndarray:
@@ -260,7 +179,7 @@ class Teacher:
                 f"use dtype=None (float32) on CPU"
             )
 
-        config, where, cfg_file = _resolve_config(name, local_files_only)
+        config, where, cfg_file = resolve_config(name, local_files_only)
         if tokenizer not in ("auto",) + FAMILIES:
             raise ConfigError(f"teacher.tokenizer must be auto, {', '.join(FAMILIES)}; got {tokenizer!r}")
         from hadna.teachers.hyenadna import MODEL_TYPE as HYENADNA
@@ -347,7 +266,7 @@ class Teacher:
                               f"auto or char, got {tokenizer!r}")
         directory = Path(name).expanduser()
         if not directory.is_dir():
-            _fetch_hub_files(name, local_files_only=local_files_only)
+            fetch_hub_files(name, local_files_only=local_files_only)
             directory = cfg_file.parent
         log.info("teacher %s: HyenaDNA checkpoint; loading it into hadna's native HyenaDNA port, without running "
                  "the checkpoint's code", where)
@@ -387,7 +306,7 @@ class Teacher:
         from hadna.teachers.hyenadna import hyenadna_span_tokenizer
 
         name = str(name_or_path)
-        config, where, cfg_file = _resolve_config(name, local_files_only)
+        config, where, cfg_file = resolve_config(name, local_files_only)
         if config.get("model_type") == HYENADNA and not trust_remote_code:
             return hyenadna_span_tokenizer(), True
         family = _detect_family(config, tokenizer, cfg_file.parent)
@@ -414,7 +333,7 @@ class Teacher:
 
         directory = Path(name).expanduser()
         if not directory.is_dir():  # a Hub id: use the files in the local cache, next to config.json
-            _fetch_hub_files(name, local_files_only)
+            fetch_hub_files(name, local_files_only)
             directory = cfg_file.parent
         log.info(
             "teacher %s: NTv2-style checkpoint (auto_map -> NT's esm code); loading it into hadna's native NTv2 "

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from ..utils.device import resolve_device
 from ..utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -41,17 +41,6 @@ class DistEnv:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
-    """auto -> ``cuda:LOCAL_RANK`` if CUDA is available, else cpu; ``cuda`` without CUDA is a ConfigError."""
-    if preference not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"train.device must be auto, cpu or cuda, got {preference!r}")
-    if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("train.device is cuda but CUDA is not available (set train.device=cpu or auto)")
-    return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
 
 
 def init_distributed(device_preference: str = "auto") -> DistEnv:

@@ -26,7 +26,7 @@ import yaml
 from .. import resources
 from ..config import to_dict
 from ..errors import MissingFileError
-from ..teachers.wrapper import _is_hub_id, _resolve_config
+from ..teachers.checkpoint import is_hub_id, resolve_config
 from ..utils.io import atomic_write_text, lock_directory
 from .checkpoint import CheckpointManager
 from .distributed import DistEnv, barrier, init_distributed, shutdown_distributed
@@ -91,11 +91,11 @@ def check_teacher_path(cfg: Any) -> None:
     if Path(t.path).expanduser().exists():
         return
     hint = t.missing_hint or cfg.hints.get("teacher") or "set teacher.path to a teacher checkpoint directory"
-    if _is_hub_id(t.path):
+    if is_hub_id(t.path):
         if not t.local_files_only:
             return  # may be downloaded; the wrapper reports failures
         try:
-            _resolve_config(t.path, local_files_only=True)
+            resolve_config(t.path, local_files_only=True)
             return
         except MissingFileError:
             pass

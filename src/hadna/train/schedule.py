@@ -6,11 +6,10 @@ it is checkpointed as a few JSON scalars and resumes exactly.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 
+from ..utils.schedule import warmup_decay
 from .config import OptimConfig
 
 
@@ -35,11 +34,8 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, max_steps: int, min_lr_r
     Linear warm-up ``base * (step + 1) / warmup`` for ``step < warmup``, then cosine from ``base`` down to
     ``base * min_lr_ratio`` at ``step = max_steps - 1`` (constant after that).
     """
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    span = max(max_steps - 1 - warmup_steps, 1)
-    progress = min((step - warmup_steps) / span, 1.0)
-    return base_lr * (min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return warmup_decay(step, warmup_steps=warmup_steps, decay_steps=max_steps - 1 - warmup_steps,
+                        min_ratio=min_lr_ratio, peak=base_lr)
 
 
 class WarmupCosineSchedule:

@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..errors import CheckpointError, DataError, DirectoryInUseError
+
 
 def _umask() -> int:
     mask = os.umask(0o022)
@@ -133,8 +135,6 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
     import socket
     import time
 
-    from ..errors import DirectoryInUseError
-
     if int(os.environ.get("RANK", "0") or 0) != 0:
         yield
         return
@@ -208,8 +208,6 @@ def verify_shard_digests(path: str | os.PathLike, digests: list[str], what: str,
                          shard_bytes: int = SHARD_BYTES) -> None:
     """Raise a one-line :class:`~hadna.errors.DataError` if ``path``'s content is not what ``digests`` record
     (checked shard by shard, ~1 GB/s): a cache overwritten after it was built is never used silently."""
-    from ..errors import DataError
-
     actual = shard_digests(path, shard_bytes)
     for i, (a, b) in enumerate(zip(actual, digests)):
         if a != b:
@@ -236,3 +234,31 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_config_json(path: str | os.PathLike, what: str = "checkpoint config") -> dict[str, Any]:
+    """A checkpoint's ``config.json`` as plain JSON (no model code runs); CheckpointError, naming ``what`` and
+    the file, when it cannot be read, is not JSON or is not a JSON object."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read {what} {path}: {exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{what} {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{what} {path} is not a JSON object")
+    return data
+
+
+def list_directory(directory: str | os.PathLike, limit: int = 12) -> str:
+    """What a directory holds, for an error message: sorted names (folders with ``/``), at most ``limit``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return "(directory does not exist)"
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in directory.iterdir())
+    if not names:
+        return "(empty directory)"
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} entries)" if len(names) > limit else "")

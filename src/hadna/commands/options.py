@@ -1,19 +1,23 @@
-"""Command-line options shared by ``hadna finetune``, ``benchmark``, ``tsne`` and ``embed``.
+"""Command-line options shared by ``hadna finetune``, ``benchmark``, ``tsne`` and ``embed``: all argparse glue.
 
-Only argparse and light helpers live here (no torch import), so ``hadna --help`` stays fast.
-Every protocol option defaults to ``None`` = "not given": the task's protocol (or a benchmark
-config) supplies the value, and :func:`protocol_overrides` returns only what the user set.
+Only argparse and light helpers are imported here (no torch, no NumPy), so ``hadna --help`` stays quick.
+Every protocol option defaults to ``None`` = "not given": the task's protocol (or a benchmark config)
+supplies the value, and :func:`protocol_overrides` returns only what the user set.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..eval.formats import task_name_from_file
+from ..eval.options import MODES, parse_list
+from ..eval.tasks import METRICS, TaskSpec, get_task, task_from_dict, task_from_yaml
 
-MODES = ("finetune", "probe", "scratch")
+if TYPE_CHECKING:
+    from ..eval.task_data import TaskData
 
 
 def add_model_arguments(p: argparse.ArgumentParser, multiple: bool = False) -> None:
@@ -76,44 +80,6 @@ def add_protocol_arguments(p: argparse.ArgumentParser, with_mode: bool = True) -
     g.add_argument("--embed-batch-size", type=int, default=None, help="batch size for probe embeddings (default 128)")
 
 
-def parse_list(text: str, kind: type, what: str) -> list:
-    items = [t for t in re.split(r"[,\s]+", text.strip()) if t]
-    if not items:
-        raise ConfigError(f"{what}: empty list")
-    try:
-        return [kind(t) for t in items]
-    except ValueError:
-        raise ConfigError(f"{what}: cannot read {text!r} as a comma-separated list of {kind.__name__}s") from None
-
-
-def parse_seeds(text: str) -> tuple[int | None, list[int] | None]:
-    """``"3"`` -> (3, None): the first 3 protocol seeds; ``"1,4"`` / ``"7,"`` -> (None, [1, 4]) / (None, [7])."""
-    text = text.strip()
-    if re.fullmatch(r"\d+", text):
-        n = int(text)
-        if n < 1:
-            raise ConfigError(f"--seeds {text}: need at least one seed")
-        return n, None
-    seeds = parse_list(text, int, "--seeds")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text}: duplicate seeds")
-    return None, seeds
-
-
-def seeds_for(task_seeds: tuple[int, ...] | list[int], count: int | None, explicit: list[int] | None) -> list[int] | None:
-    """The seed list for a task given ``--seeds`` (None = the task's own)."""
-    if explicit is not None:
-        return explicit
-    if count is None:
-        return None
-    seeds = list(task_seeds)[:count]
-    nxt = max(seeds, default=0) + 1
-    while len(seeds) < count:  # more seeds than the protocol lists: continue after its largest
-        seeds.append(nxt)
-        nxt += 1
-    return seeds
-
-
 def protocol_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The protocol options the user actually gave, as ProtocolConfig fields (seeds excluded)."""
     out: dict[str, Any] = {}
@@ -136,12 +102,6 @@ def protocol_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def slug(text: str) -> str:
-    """A file-name-safe version of a model name: ``had-1m (random init)`` -> ``had-1m_random_init``."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.")
-    return s or "model"
-
-
 def apply_threads(args: argparse.Namespace) -> None:
     if getattr(args, "threads", None) is not None:
         import torch
@@ -149,3 +109,65 @@ def apply_threads(args: argparse.Namespace) -> None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+
+
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that choose a task: a registered name, a YAML file, or files given directly."""
+    g = parser.add_argument_group("task")
+    g.add_argument("--task", action="append", default=None, metavar="NAME",
+                   help="registered task name (repeatable)")
+    g.add_argument("--task-file", action="append", default=None, metavar="YAML",
+                   help="custom task described in a YAML file (repeatable)")
+    g.add_argument("--train-file", default=None, metavar="PATH",
+                   help="custom task: training data (CSV/TSV with sequence|seq and label columns, parquet, "
+                        "or FASTA with '|label' headers)")
+    g.add_argument("--validation-file", default=None, metavar="PATH", help="custom task: validation data")
+    g.add_argument("--test-file", default=None, metavar="PATH",
+                   help="custom task: test data (without it a stratified test set is held out)")
+    g.add_argument("--task-name", default=None, help="custom task: name (default: the train file's stem, or its folder's name for train.csv and the like)")
+    g.add_argument("--num-classes", type=int, default=None, help="custom task: number of classes")
+    g.add_argument("--max-length", type=int, default=None, help="custom task: truncate sequences to this many nt")
+    g.add_argument("--metric", choices=METRICS, default=None, help="custom task: primary metric (default accuracy)")
+    g.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="data root of registered tasks (e.g. ~/.genomic_benchmarks or ../shared/data/benchmarks)")
+    g.add_argument("--reference", default=None, metavar="FASTA|DIR",
+                   help="Genomic Benchmarks coordinate files: reference FASTA (or a directory holding the "
+                        "files named in each task's metadata.yaml) to cut sequences from")
+    g.add_argument("--truncation", choices=("left", "center", "none"), default="left",
+                   help="how sequences longer than the task's max length are cut: keep the left part "
+                        "(default; what the published pipelines do), the centre, or nothing")
+    g.add_argument("--from-hub", action="store_true",
+                   help="download the task from the Hugging Face Hub (needs the 'datasets' package; "
+                        "never done without this flag)")
+    g.add_argument("--hub-revision", default=None, help="with --from-hub: dataset revision (commit/tag)")
+
+
+def task_from_args(args: argparse.Namespace) -> list[TaskSpec]:
+    """Task specs chosen by :func:`add_task_arguments` options, in the order: names, files, direct."""
+    specs = [get_task(n) for n in (args.task or [])]
+    specs += [task_from_yaml(p) for p in (args.task_file or [])]
+    if args.train_file is not None:
+        files = {"train": str(Path(args.train_file).resolve())}
+        if args.validation_file:
+            files["validation"] = str(Path(args.validation_file).resolve())
+        if args.test_file:
+            files["test"] = str(Path(args.test_file).resolve())
+        data: dict[str, Any] = {"name": args.task_name or task_name_from_file(args.train_file), "files": files,
+                                "num_classes": args.num_classes, "max_length": args.max_length}
+        if args.metric:
+            data["metric"] = args.metric
+        specs.append(task_from_dict(data, where="command-line task"))
+    elif args.validation_file or args.test_file:
+        raise ConfigError("--validation-file/--test-file need --train-file")
+    if not specs:
+        raise ConfigError("no task given: use --task NAME, --task-file YAML or --train-file PATH")
+    return specs
+
+
+def load_task_from_args(spec: TaskSpec, args: argparse.Namespace) -> "TaskData":
+    """Load ``spec`` with the options of :func:`add_task_arguments`."""
+    from ..eval.loaders import load_hf_task, load_task  # NumPy, pandas: only when a command runs
+
+    if getattr(args, "from_hub", False):
+        return load_hf_task(spec, revision=getattr(args, "hub_revision", None), truncation=args.truncation)
+    return load_task(spec, args.data_dir, reference=args.reference, truncation=args.truncation)

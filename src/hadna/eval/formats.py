@@ -1,0 +1,49 @@
+"""File names of labelled sequence files: the one list of format suffixes, and the split-file names.
+
+Pure string work (no NumPy, no torch), so the command line can name tasks from file names quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FASTA_SUFFIXES = (".fna", ".fa", ".fasta")
+TABLE_SUFFIXES = (".csv", ".tsv")
+#: every file name ending a split file may have (FASTA and tables optionally gzipped; parquet).
+SPLIT_FILE_SUFFIXES: tuple[str, ...] = tuple(
+    s + gz for s in FASTA_SUFFIXES + TABLE_SUFFIXES for gz in ("", ".gz")) + (".parquet",)
+#: split role -> file stems looked for (in this order) when ``TaskSpec.files`` does not name the file.
+SPLIT_FILE_STEMS: dict[str, tuple[str, ...]] = {
+    "train": ("train",),
+    "validation": ("dev", "val", "valid", "validation"),
+    "test": ("test",),
+}
+
+
+def file_format(path: str | Path) -> str | None:
+    """"fasta", "csv", "tsv" or "parquet" from the file name (a ``.gz`` is looked through), else None."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    if name.endswith(FASTA_SUFFIXES):
+        return "fasta"
+    for kind in ("csv", "tsv", "parquet"):
+        if name.endswith(f".{kind}"):
+            return kind
+    return None
+
+
+def file_stem(path: str | Path) -> str:
+    """The file name without its format suffixes (``train.csv.gz`` -> ``train``)."""
+    name = Path(path).name
+    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".fna", ".fasta", ".fa"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def task_name_from_file(path: str | Path) -> str:
+    """The name of a task given by its training file: the file's stem, or its folder's name when the stem
+    only says which split it is (``data/promoters/train.csv`` -> ``promoters``)."""
+    path = Path(path)
+    stem = file_stem(path)
+    if stem.lower() in {s for stems in SPLIT_FILE_STEMS.values() for s in stems}:
+        stem = path.resolve().parent.name or stem
+    return stem or "custom"

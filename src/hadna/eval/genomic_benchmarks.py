@@ -1,0 +1,182 @@
+"""Genomic Benchmarks coordinate files (``<task>/{train,test}/<class>.csv.gz``: ``id,region,start,end,strand``,
+0-based, end-exclusive) sliced from a reference FASTA, reverse-complemented on ``-`` strands.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import read_yaml
+from ..data.fasta import iter_fasta
+from ..errors import ConfigError, DataError, MissingFileError
+from ..sequence import reverse_complement
+from .readers import clean_sequences
+
+COORDINATE_COLUMNS = ("id", "region", "start", "end", "strand")
+
+
+def _region_aliases(record_id: str) -> list[str]:
+    """Names under which a FASTA record may be referred to, best match first."""
+    bases = [record_id]
+    m = re.fullmatch(r"(.+)\.\d+", record_id)  # version suffix: ENST00000217185.6 -> ENST00000217185
+    if m:
+        bases.append(m.group(1))
+    out: list[str] = []
+    for b in bases:
+        out.append(b)
+        out.append(b[3:] if b.startswith("chr") else "chr" + b)
+        if b in ("MT", "chrM", "chrMT", "M"):
+            out += ["chrM", "MT"]
+    return list(dict.fromkeys(out))
+
+
+@dataclass
+class _Coords:
+    path: Path
+    ids: list[str]
+    regions: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    minus: np.ndarray  # [N] bool
+
+
+def read_coordinates(path: Path) -> _Coords:
+    """One ``<class>.csv.gz`` coordinate file (columns id,region,start,end,strand)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read coordinate table: {exc}") from None
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    missing = [c for c in ("region", "start", "end") if c not in cols]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected {list(COORDINATE_COLUMNS)}; "
+                        f"columns found: {list(df.columns)}")
+    n = len(df)
+    if n == 0:
+        raise DataError(f"{path}: no rows")
+    ids = df[cols["id"]].tolist() if "id" in cols else [str(i) for i in range(n)]
+    regions = [r.strip() for r in df[cols["region"]].tolist()]
+    bounds = []
+    for col in ("start", "end"):
+        values = df[cols[col]].tolist()
+        arr = np.empty(n, dtype=np.int64)
+        for i, v in enumerate(values):
+            if not re.fullmatch(r"\s*\d+\s*", v):
+                raise DataError(f"{path}: line {i + 2}: {col} {v!r} is not a non-negative integer")
+            arr[i] = int(v)
+        bounds.append(arr)
+    starts, ends = bounds
+    strands = [s.strip() for s in df[cols["strand"]].tolist()] if "strand" in cols else [""] * n
+    for i, (region, s, e, strand) in enumerate(zip(regions, starts, ends, strands)):
+        if not region:
+            raise DataError(f"{path}: line {i + 2}: empty region name")
+        if e <= s:
+            raise DataError(f"{path}: line {i + 2}: end {e} <= start {s} (coordinates are 0-based, end-exclusive)")
+        if strand not in ("+", "-", "", "."):
+            raise DataError(f"{path}: line {i + 2}: strand {strand!r} is not '+', '-' or empty")
+    return _Coords(path, ids, regions, starts, ends, np.array([s == "-" for s in strands]))
+
+
+def _load_reference(fasta: Path, needed: set[str]) -> dict[str, tuple[str, str]]:
+    """Read only the records of ``fasta`` that match ``needed`` region names.
+
+    Returns region -> (FASTA record id, sequence upper-case). Exact names beat aliases.
+    """
+    if not fasta.is_file():
+        raise MissingFileError(f"reference FASTA not found: {fasta}")
+    found: dict[str, tuple[int, str, str]] = {}  # region -> (alias rank, record id, seq)
+    for record_id, seq in iter_fasta(fasta):
+        for rank, alias in enumerate(_region_aliases(record_id)):
+            if alias in needed and (alias not in found or rank < found[alias][0]):
+                found[alias] = (rank, record_id, seq.upper())
+    return {region: (rid, seq) for region, (_, rid, seq) in found.items()}
+
+
+def _fasta_ids_sample(fasta: Path, limit: int = 8) -> list[str]:
+    out = []
+    for record_id, _ in iter_fasta(fasta):
+        out.append(record_id)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def resolve_references(task_dir: Path, classes: tuple[str, ...],
+                        reference: str | Path | Mapping[str, str | Path] | None) -> dict[str, Path]:
+    """class -> reference FASTA path (one file for all, a directory + metadata.yaml, or a mapping)."""
+    if reference is None:
+        raise MissingFileError(
+            f"{task_dir} holds Genomic Benchmarks coordinate files only: pass a reference FASTA "
+            f"(--reference FILE, or a directory with the files named in {task_dir / 'metadata.yaml'}) "
+            f"to cut the sequences out of")
+    if isinstance(reference, Mapping):
+        out = {}
+        for cls in classes:
+            if cls not in reference:
+                raise ConfigError(f"no reference FASTA given for class {cls!r} (given for: {sorted(reference)})")
+            out[cls] = Path(reference[cls])
+        return out
+    ref = Path(reference)
+    if ref.is_file():
+        return {cls: ref for cls in classes}
+    if not ref.is_dir():
+        raise MissingFileError(f"reference FASTA not found: {ref}")
+    meta_path = task_dir / "metadata.yaml"
+    if not meta_path.is_file():
+        raise MissingFileError(f"--reference {ref} is a directory, which needs {meta_path} to name the "
+                               f"FASTA of each class; pass a FASTA file instead")
+    meta = read_yaml(meta_path).get("classes", {})
+    out = {}
+    for cls in classes:
+        url = (meta.get(cls) or {}).get("url")
+        if not url:
+            raise DataError(f"{meta_path}: no 'classes.{cls}.url' entry naming the reference of class {cls!r}")
+        path = ref / url.rsplit("/", 1)[-1]
+        if not path.is_file():
+            raise MissingFileError(f"reference for class {cls!r} not found: expected {path} (download {url})")
+        out[cls] = path
+    return out
+
+
+def read_gb_coordinates(split_dir: Path, refs: dict[str, Path], classes: tuple[str, ...],
+                        cache: dict[Path, dict[str, tuple[str, str]]] | None = None,
+                        needed: dict[Path, set[str]] | None = None) -> tuple[list[str], np.ndarray]:
+    """Sequences of ``<split_dir>/<class>.csv.gz`` intervals cut from the class's reference FASTA."""
+    cache = {} if cache is None else cache
+    coords = {cls: read_coordinates(split_dir / f"{cls}.csv.gz") for cls in classes}
+    for cls, c in coords.items():
+        ref = refs[cls]
+        if ref not in cache:
+            want = set(c.regions) if needed is None else needed[ref]
+            cache[ref] = _load_reference(ref, want)
+    seqs: list[str] = []
+    labels: list[int] = []
+    locs: list[str] = []
+    for label, cls in enumerate(classes):
+        c, ref = coords[cls], refs[cls]
+        genome = cache[ref]
+        for i, region in enumerate(c.regions):
+            where = f"{c.path}: line {i + 2} (id {c.ids[i]})"
+            if region not in genome:
+                tried = ", ".join(a for a in dict.fromkeys([region, region[3:] if region.startswith("chr")
+                                                            else "chr" + region]))
+                raise DataError(f"{where}: region {region!r} not found in reference {ref} (tried {tried}; "
+                                f"its first records are {_fasta_ids_sample(ref)})")
+            rid, chrom = genome[region]
+            s, e = int(c.starts[i]), int(c.ends[i])
+            if e > len(chrom):
+                raise DataError(f"{where}: {region}:{s}-{e} is out of range: record {rid!r} of {ref} is "
+                                f"{len(chrom):,} bp (wrong reference assembly?)")
+            piece = chrom[s:e]
+            seqs.append(reverse_complement(piece) if c.minus[i] else piece)
+            labels.append(label)
+            locs.append(where)
+    seqs = clean_sequences(seqs, lambda i: locs[i])
+    return seqs, np.asarray(labels, dtype=np.int64)
