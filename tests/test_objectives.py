@@ -9,7 +9,7 @@ from hadna import vocab
 from hadna.masking import two_stage_mask
 from hadna.models import HadConfig, HadModel
 from hadna.objectives import HadPretrainingModel, ObjectiveConfig, ReconstructionDecoder, span_mean_pool
-from hadna.teacher import NT_MASK_ID, nt_tokenize_batch
+from hadna.teachers import NT_MASK_ID, nt_tokenize_batch
 from hadna.tokenization import batch_encode
 
 TEACHER_DIM = 24
@@ -104,6 +104,13 @@ def test_each_mode_learns_a_fixed_batch(mode):
     keys = set(out.metrics)
     assert {"had": {"recon_loss", "distill_loss"}, "reconstruction": {"recon_loss"},
             "distillation": {"distill_loss"}, "mlm": {"mlm_loss"}}[mode] <= keys
+
+
+@pytest.mark.parametrize("mode,acc", [("reconstruction", "recon_acc"), ("mlm", "mlm_acc")])
+def test_accuracy_is_named_after_the_head(mode, acc):
+    """The MLM student's accuracy is logged as mlm_acc (as its validation names it), not recon_acc."""
+    keys = set(pretrainer(mode)(masked_batch(), None).metrics)
+    assert acc in keys and ({"recon_acc", "mlm_acc"} - {acc}).isdisjoint(keys)
 
 
 def test_had_loss_is_reconstruction_plus_weighted_distillation():

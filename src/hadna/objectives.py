@@ -218,7 +218,7 @@ def _normaliser(totals: dict[str, torch.Tensor | float], key: str, like: torch.T
 @dataclass
 class PretrainOutput:
     loss: torch.Tensor
-    metrics: dict[str, torch.Tensor]  # detached scalars: recon_loss, recon_acc, distill_loss, mlm_loss, ...
+    metrics: dict[str, torch.Tensor]  # detached scalars: recon_loss, recon_acc, distill_loss, mlm_loss, mlm_acc, ...
 
 
 class HadPretrainingModel(nn.Module):
@@ -287,7 +287,7 @@ class HadPretrainingModel(nn.Module):
             mlm = self._ce_sum(logits, target) / n_masked
             loss = loss + mlm
             metrics["mlm_loss"] = mlm.detach()
-            metrics["recon_acc"] = (logits.argmax(-1) == target).sum().detach() / n_masked
+            metrics["mlm_acc"] = (logits.argmax(-1) == target).sum().detach() / n_masked
         if self.distill_head is not None:
             if teacher_features is None:
                 raise ValueError(f"mode {self.objective.mode!r} needs teacher features")

@@ -170,7 +170,7 @@ class HadPretraining:
             for k, v in out.metrics.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
         names = {"loss": "val_loss", "recon_loss": "recon_loss", "distill_loss": "distill_mse", "mlm_loss": "mlm_loss",
-                 "recon_acc": "mlm_acc" if self.cfg.objective.mode == "mlm" else "recon_acc"}
+                 "recon_acc": "recon_acc", "mlm_acc": "mlm_acc"}
         return {names[k]: v for k, v in sums.items() if k in names}
 
     # ------------------------------------------------------------------ trainer
