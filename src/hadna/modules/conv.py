@@ -43,12 +43,22 @@ class ShortConvolution(nn.Module):
         return causal_conv1d(x, self.weight, self.bias, self.activation)
 
 
+def _taps(weight: torch.Tensor) -> torch.Tensor:
+    """``[..., D, W]`` -> ``[W, ..., D]`` contiguous: each tap ``taps[i]`` is then a dense operand.
+
+    ``weight[..., i]`` is a stride-W view; broadcasting a strided operand over ``[B, T, D]`` runs
+    TensorIterator's slow path (measured 3.4x slower for the multiply, 1.5x for addcmul_).
+    """
+    return weight.movedim(-1, 0).contiguous()
+
+
 def _conv_forward(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """W multiply-adds on time-shifted slices, accumulated in place into one fresh buffer."""
     W, T = weight.shape[-1], x.shape[-2]
-    y = x * weight[..., W - 1]                                       # current token
+    taps = _taps(weight)
+    y = x * taps[W - 1]                                              # current token
     for lag in range(1, min(W, T)):
-        y[..., lag:, :].addcmul_(x[..., :-lag, :], weight[..., W - 1 - lag])  # token t - lag
+        y[..., lag:, :].addcmul_(x[..., :-lag, :], taps[W - 1 - lag])  # token t - lag
     return y
 
 
@@ -74,9 +84,10 @@ class _CausalConv(torch.autograd.Function):
         W, T = weight.shape[-1], x.shape[-2]
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = grad * weight[..., W - 1]
+            taps = _taps(weight)
+            grad_x = grad * taps[W - 1]
             for lag in range(1, min(W, T)):
-                grad_x[..., :-lag, :].addcmul_(grad[..., lag:, :], weight[..., W - 1 - lag])
+                grad_x[..., :-lag, :].addcmul_(grad[..., lag:, :], taps[W - 1 - lag])
         if ctx.needs_input_grad[1]:
             taps = []
             for i in range(W):

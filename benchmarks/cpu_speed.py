@@ -1,0 +1,199 @@
+"""had-1m on the CPU: nt/s, GFLOP/s and % of this machine's fp32 matmul peak, per workload, in one process.
+
+    python benchmarks/cpu_speed.py                      # every workload, torch's default threads
+    python benchmarks/cpu_speed.py --threads 1 --profile --only forward-1kb,finetune-100bp
+
+The peak is a 1024 x 1024 x 1024 fp32 matmul timed in the same process with the same threads (so a
+loaded machine lowers the peak and the workloads alike). FLOPs are counted once per workload with
+torch's ``FlopCounterMode`` (matmuls, batched matmuls, attention: element-wise work counts zero, so
+"% of peak" is the share of the step spent at matmul speed). Workloads, each timed as the median of
+``--repeat`` calls after one warm-up:
+
+* ``had-step-1kb``: one HAD optimiser step on B8 x 1 kb with cached teacher features (the real
+  Trainer step: sampling, masking, student, decoder, losses, clipping, AdamW), features of a random
+  NT-style teacher (width 256) read from a ``hadna cache-teacher`` cache built beforehand;
+* ``mlm-step-1kb``: the same step for the MLM baseline (no teacher, no decoder);
+* ``forward-1kb``: the backbone's forward without gradients, B8 x 1 kb;
+* ``finetune-100bp`` / ``finetune-300bp``: one fine-tuning step (tokenisation, forward, cross-entropy,
+  backward, AdamW) through the evaluation harness' model, 32 random sequences;
+* ``embed-100bp``: pooled features of 256 random 100-bp sequences (the probe's and ``hadna embed``'s path).
+
+``--profile`` adds torch.profiler's top operators by self CPU time per workload (printed and saved in
+the JSON). Results: a Markdown table and ``benchmarks/results/cpu_speed.json`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from _common import environment, print_table, write_json
+
+
+def matmul_peak(repeat: int = 10) -> float:
+    """GFLOP/s of a 1024^3 fp32 matmul (median of ``repeat``)."""
+    import torch
+
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return 2 * 1024 ** 3 / statistics.median(times) / 1e9
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def random_sequences(n: int, length: int, seed: int) -> list[str]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list("ACGT"), length)) for _ in range(n)]
+
+
+def pretrain_workloads(root: Path, batch: int) -> dict[str, tuple[Callable[[], None], int]]:
+    """name -> (step function, nucleotides per call) for the HAD (cached features) and MLM steps."""
+    from pretrain_throughput import Variant, build_config
+
+    from hadna.resources import GENOME_SAMPLE_PRETRAIN
+    from hadna.teachers import Teacher, make_random_nt_teacher
+    from hadna.train.feature_cache import build_feature_cache
+    from hadna.train.pretrain import HadPretraining
+
+    teacher_dir = make_random_nt_teacher(root / "teacher", hidden_size=256, num_layers=4, num_heads=4,
+                                         intermediate_size=1024, max_length_nt=1024)
+    fasta = str(GENOME_SAMPLE_PRETRAIN)
+    cfg = build_config(root, fasta, teacher_dir, "had", batch)
+    windows = HadPretraining(build_config(root, fasta, teacher_dir, "mlm", batch)).windows
+    cache = build_feature_cache(cfg, root / "cache", 64 * batch, Teacher.from_pretrained(teacher_dir), windows,
+                                dtype="float16", batch_size=batch)
+    out = {}
+    for name, variant in (("had-step-1kb", Variant("had-cached", build_config(root, fasta, teacher_dir, "had",
+                                                                               batch, cache))),
+                          ("mlm-step-1kb", Variant("mlm", build_config(root, fasta, teacher_dir, "mlm", batch)))):
+        counter = iter(range(10 ** 6))
+
+        def step(v=variant, c=counter) -> None:
+            v.step(next(c) % 64, record=False)
+
+        out[name] = (step, variant.task.tokens_per_step)
+    return out
+
+
+def model_workloads(batch: int) -> dict[str, tuple[Callable[[], None], int]]:
+    import torch
+
+    from hadna.eval.models import load_eval_model, parse_model_spec
+    from hadna.models import HadConfig, HadModel
+
+    torch.manual_seed(0)
+    backbone = HadModel(HadConfig.preset("had-1m")).eval()
+    ids = torch.randint(4, 8, (batch, 1024), generator=torch.Generator().manual_seed(0))
+
+    def forward() -> None:
+        with torch.inference_mode():
+            backbone(input_ids=ids)
+
+    out = {"forward-1kb": (forward, batch * 1024)}
+    for length in (100, 300):
+        model = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu").train()
+        opt = torch.optim.AdamW([p for p in model.module.parameters() if p.requires_grad], lr=1e-4)
+        seqs = random_sequences(32, length, length)
+        labels = torch.arange(32) % 2
+
+        def ft_step(m=model, o=opt, s=seqs) -> None:
+            loss = torch.nn.functional.cross_entropy(m.logits(s).float(), labels)
+            o.zero_grad(set_to_none=True)
+            loss.backward()
+            o.step()
+
+        out[f"finetune-{length}bp"] = (ft_step, 32 * length)
+    embedder = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu").eval()
+    emb_seqs = random_sequences(256, 100, 7)
+
+    def embed() -> None:
+        with torch.inference_mode():
+            embedder.features(emb_seqs)
+
+    out["embed-100bp"] = (embed, 256 * 100)
+    return out
+
+
+def profile_table(fn: Callable[[], None], rows: int = 15) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=8, help="windows per 1-kb step (default 8)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per workload (medians)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--only", default=None, help="comma-separated workload names")
+    parser.add_argument("--profile", action="store_true", help="also print/save torch.profiler op tables")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/cpu_speed.json)")
+    args = parser.parse_args()
+
+    import torch
+
+    logging.getLogger("hadna").setLevel(logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    only = set(args.only.split(",")) if args.only else None
+    rows, profiles = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workloads = {}
+        if only is None or only & {"had-step-1kb", "mlm-step-1kb"}:
+            workloads.update(pretrain_workloads(Path(tmp), args.batch))
+        workloads.update(model_workloads(args.batch))
+        if only is not None:
+            unknown = only - set(workloads)
+            if unknown:
+                raise SystemExit(f"unknown workload(s) {sorted(unknown)}; known: {sorted(workloads)}")
+            workloads = {k: v for k, v in workloads.items() if k in only}
+        peak_before = matmul_peak()
+        for name, (fn, nt) in workloads.items():
+            fn()  # warm-up (and lazy initialisation)
+            flops = count_flops(fn)
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            sec = statistics.median(times)
+            rows.append({"workload": name, "nt_per_call": nt, "s_per_call": sec, "nt_per_s": nt / sec,
+                         "gflop_per_call": flops / 1e9, "gflop_per_s": flops / sec / 1e9,
+                         "times_s": [round(t, 4) for t in times]})
+            print(f"{name}: {nt / sec:,.0f} nt/s", flush=True)
+            if args.profile:
+                profiles[name] = profile_table(fn)
+                print(profiles[name])
+        peak = max(peak_before, matmul_peak())
+    for r in rows:
+        r["pct_of_peak"] = 100 * r["gflop_per_s"] / peak
+    print(f"\nhad-1m on CPU, {torch.get_num_threads()} thread(s); fp32 matmul peak (1024^3) {peak:.1f} GFLOP/s")
+    table = print_table(rows, [("workload", "workload", ""), ("nt_per_s", "nt/s", ",.0f"),
+                               ("gflop_per_s", "GFLOP/s", ".1f"), ("pct_of_peak", "% of peak", ".0f"),
+                               ("s_per_call", "s/call", ".3f"), ("gflop_per_call", "GFLOP/call", ".2f")])
+    write_json("cpu_speed", {"environment": environment(), "matmul_peak_gflops": peak, "batch": args.batch,
+                             "rows": rows, "profiles": profiles, "table": table}, args.out)
+
+
+if __name__ == "__main__":
+    main()
