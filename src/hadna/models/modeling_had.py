@@ -13,8 +13,9 @@ from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput, Seque
 
 from ..sequence import reverse_complement
 from ..modules import (BidirectionalGatedDeltaNet, GatedDeltaNet, GatedMLP, RMSNorm, RotaryEmbedding, SelfAttention,
-                       SequenceLayout, ShortConvolution)
+                       SequenceLayout, ShortConvolution, gate_init_values)
 from .configuration_had import HadConfig
+from .pretrained import is_pretrained_name, pretrained_path
 
 
 class HadBlock(nn.Module):
@@ -65,18 +66,22 @@ class HadPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["HadBlock"]
     supports_gradient_checkpointing = False
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """As :meth:`transformers.PreTrainedModel.from_pretrained`; also takes ``pretrained:NAME``, a student shipped
+        inside hadna (:mod:`hadna.models.pretrained`; stored in fp16, loaded as fp32 unless ``dtype`` says otherwise)."""
+        if is_pretrained_name(pretrained_model_name_or_path):
+            pretrained_model_name_or_path = pretrained_path(pretrained_model_name_or_path)
+            kwargs.setdefault("dtype", torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, GatedDeltaNet):
-            fresh = GatedDeltaNet.__new__(GatedDeltaNet)  # reuse the Mamba-2 style draw without a new module
-            nn.Module.__init__(fresh)
-            fresh.num_heads = module.num_heads
-            fresh.A_log = nn.Parameter(torch.empty(module.num_heads))
-            fresh.dt_bias = nn.Parameter(torch.empty(module.num_heads))
-            GatedDeltaNet.reset_gate_parameters(fresh)
-            init.copy_(module.A_log, fresh.A_log)
-            init.copy_(module.dt_bias, fresh.dt_bias)
+            A_log, dt_bias = gate_init_values(module.num_heads)  # the module's own Mamba-2 style draw
+            init.copy_(module.A_log, A_log)
+            init.copy_(module.dt_bias, dt_bias)
         elif isinstance(module, ShortConvolution):
             bound = module.kernel_size ** -0.5
             init.uniform_(module.weight, -bound, bound)

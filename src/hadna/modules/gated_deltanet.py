@@ -39,6 +39,17 @@ def rms_normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
+def gate_init_values(num_heads: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mamba-2/GDN draw of the decay parameters: ``(A_log, dt_bias)``, both ``[num_heads]``.
+
+    A ~ U(0, 16) (so A_log = log A), dt log-uniform in [1e-3, 0.1], dt_bias = softplus^-1(dt).
+    """
+    A = torch.empty(num_heads).uniform_(0, 16, generator=generator).clamp_min(1e-4)
+    dt = torch.exp(torch.rand(num_heads, generator=generator) * (math.log(0.1) - math.log(1e-3))
+                   + math.log(1e-3)).clamp_min(1e-4)
+    return A.log(), dt + torch.log(-torch.expm1(-dt))
+
+
 class Projections(NamedTuple):
     """Pointwise projections of the input; all ``[B, T, *]``."""
 
@@ -86,12 +97,10 @@ class GatedDeltaNet(nn.Module):
 
     @torch.no_grad()
     def reset_gate_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Mamba-2/GDN initialisation: A ~ U(0, 16), dt log-uniform in [1e-3, 0.1], dt_bias = softplus^-1(dt)."""
-        A = torch.empty(self.num_heads).uniform_(0, 16, generator=generator).clamp_min(1e-4)
-        self.A_log.copy_(A.log())
-        dt = torch.exp(torch.rand(self.num_heads, generator=generator) * (math.log(0.1) - math.log(1e-3))
-                       + math.log(1e-3)).clamp_min(1e-4)
-        self.dt_bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        """Mamba-2/GDN initialisation of ``A_log`` and ``dt_bias`` (:func:`gate_init_values`)."""
+        A_log, dt_bias = gate_init_values(self.num_heads, generator)
+        self.A_log.copy_(A_log)
+        self.dt_bias.copy_(dt_bias)
         self.A_log._no_weight_decay = True  # type: ignore[attr-defined]
         self.dt_bias._no_weight_decay = True  # type: ignore[attr-defined]
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..config import to_dict
+from ..models import HadModel
 from ..resources import RESOURCES
 from ..teachers.nt_tokens import NT_VOCAB_SIZE
 from ..teachers.random_nt import nt_tokenizer
@@ -68,6 +69,24 @@ def export_teacher(task: "TeacherTraining", result: "TrainResult") -> Path:
         atomic_write_json(tmp / "training_summary.json", info)
         (tmp / "README.md").write_text(teacher_card(task, info))
     log.info("wrote the teacher to %s", out)
+    return out
+
+
+def pack_pretrained(source: str | Path, dest: str | Path, card: str, dtype: torch.dtype = torch.float16) -> Path:
+    """Write a shippable copy of the backbone saved in ``source`` to ``dest`` (:mod:`hadna.models.pretrained`).
+
+    ``source``: any hadna save (a pre-training ``final/``, masked-LM or classifier); only the backbone is kept,
+    cast to ``dtype`` (fp16 halves the wheel's share). The config records fp32 as the dtype to load into.
+    ``card``: the model card, written as ``README.md``. Built in a temporary directory and renamed into place.
+    """
+    model = HadModel.from_pretrained(source, dtype=torch.float32)
+    out = Path(dest)
+    with atomic_directory(out) as tmp, quiet_hub_progress():
+        model.to(dtype).save_pretrained(tmp, safe_serialization=True)
+        model.config.dtype = "float32"
+        model.config.save_pretrained(tmp)
+        (tmp / "README.md").write_text(card)
+    log.info("packed %s into %s (%s)", source, out, dtype)
     return out
 
 
@@ -162,5 +181,5 @@ def teacher_card(task: "TeacherTraining", info: dict) -> str:
         "final_val": _metric_rows(info["final_val_metrics"], "| (none) | |")})
 
 
-__all__ = ["NTV2_LICENCE_NOTE", "export_final", "export_teacher", "student_card", "student_summary", "teacher_card",
+__all__ = ["NTV2_LICENCE_NOTE", "export_final", "export_teacher", "pack_pretrained", "student_card", "student_summary", "teacher_card",
            "teacher_summary"]
