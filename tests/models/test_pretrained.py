@@ -45,3 +45,15 @@ def test_unknown_names_list_what_is_shipped(shipped):
         HadModel.from_pretrained("pretrained:nope")
     assert pretrained.resolve_model_path("some/dir") == "some/dir"
     assert pretrained.resolve_model_path("pretrained:tiny-test").endswith("tiny-test")
+
+
+def test_the_eval_harness_takes_pretrained_specs(shipped):
+    from hadna.eval.models import load_eval_model, parse_model_spec
+
+    spec = parse_model_spec("pretrained:tiny-test")
+    assert spec.kind == "hadna" and spec.name == "pretrained:tiny-test" and spec.target.endswith("tiny-test")
+    assert parse_model_spec("mine=pretrained:tiny-test").name == "mine"
+    model = load_eval_model(spec, 2, seed=0, device="cpu")
+    assert model.encoder_parameters() == sum(p.numel() for p in shipped.had.parameters())
+    with pytest.raises(ConfigError, match="shipped: pretrained:tiny-test"):
+        parse_model_spec("pretrained:nope")

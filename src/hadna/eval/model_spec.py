@@ -1,5 +1,6 @@
-"""Parsing model specs (``--model``, benchmark configs): a hadna checkpoint ``PATH``, ``preset:NAME``,
-``kmer[:K]`` or ``hf:NAME_OR_PATH``, optionally as ``NAME=SPEC`` (see :mod:`hadna.eval.models`).
+"""Parsing model specs (``--model``, benchmark configs): a hadna checkpoint ``PATH``, ``pretrained:NAME``
+(a student shipped inside hadna), ``preset:NAME``, ``kmer[:K]`` or ``hf:NAME_OR_PATH``, optionally as
+``NAME=SPEC`` (see :mod:`hadna.eval.models`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import CheckpointError, ConfigError, MissingFileError
+from ..models.pretrained import PRETRAINED_PREFIX, pretrained_path
 from ..utils.io import list_directory, read_config_json
 from ..utils.logging import get_logger
 from .kmer import describe_ks, parse_ks
@@ -49,7 +51,8 @@ def parse_model_spec(text: str, *, name: str | None = None, pooling: str = "mean
     if pooling not in POOLINGS:
         raise ConfigError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
     text = text.strip()
-    if "=" in text and not text.split("=", 1)[0].startswith(("preset:", "hf:", "kmer:")) and name is None:
+    if "=" in text and not text.split("=", 1)[0].startswith(("preset:", "hf:", "kmer:", PRETRAINED_PREFIX)) \
+            and name is None:
         name, text = (part.strip() for part in text.split("=", 1))
     common = dict(pooling=pooling, trust_remote_code=trust_remote_code, allow_download=allow_download)
     if not text:
@@ -61,6 +64,8 @@ def parse_model_spec(text: str, *, name: str | None = None, pooling: str = "mean
         if preset not in PRESETS:
             raise ConfigError(f"unknown preset {preset!r} in model spec {text!r}; available: {', '.join(PRESETS)}")
         return ModelSpec("preset", preset, name or f"{preset} (random init)", **common)
+    if text.startswith(PRETRAINED_PREFIX):  # a shipped hadna student: a checkpoint directory inside the package
+        return ModelSpec("hadna", str(pretrained_path(text)), name or text, **common)
     if text == "kmer" or text.startswith("kmer:"):
         ks = parse_ks(text.removeprefix("kmer").removeprefix(":"))
         return ModelSpec("kmer", describe_ks(ks), name or f"k-mer {describe_ks(ks)}", **common)
