@@ -5,7 +5,7 @@ A shipped student lives in ``hadna/resources/pretrained/<name>/``: ``config.json
 wheel small) and ``README.md``, its model card (data, teacher, steps, wall time, validation losses,
 results, intended use, licence). ``pretrained:<name>`` names it wherever a model path is accepted:
 
-    HadModel.from_pretrained("pretrained:had-1m-primates")        # fp32 unless dtype= is given
+    model = HadModel.from_pretrained("pretrained:had-1m-primates")   # fp32 unless dtype= is given
     hadna embed --model pretrained:had-1m-primates ...
 
 :func:`hadna.train.export.pack_pretrained` writes such a directory from a training run's ``final/``

@@ -79,7 +79,7 @@ def pack_pretrained(source: str | Path, dest: str | Path, card: str, dtype: torc
     cast to ``dtype`` (fp16 halves the wheel's share). The config records fp32 as the dtype to load into.
     ``card``: the model card, written as ``README.md``. Built in a temporary directory and renamed into place.
     """
-    model = HadModel.from_pretrained(source, dtype=torch.float32)
+    model = HadModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)
     out = Path(dest)
     with atomic_directory(out) as tmp, quiet_hub_progress():
         model.to(dtype).save_pretrained(tmp, safe_serialization=True)
