@@ -162,6 +162,30 @@ def test_gb_coordinates_reference_per_class_and_transcript_versions(tmp_path):
     assert data.test.sequences == ["TT", "TGTAA"]  # chr2[9:14] = TTACA on the minus strand
 
 
+def test_gb_coordinate_slices_equal_string_slices(tmp_path):
+    # Soft-masked chr1 with a run of N, then chr2: slices at both record boundaries, on both strands.
+    rng = np.random.default_rng(0)
+    chr1 = "".join(rng.choice(list("ACGT"), 40)) + "NNNNN" + "".join(rng.choice(list("acgtACGT"), 35))
+    chr2 = "".join(rng.choice(list("ACGTacgt"), 50))
+    genome = {"chr1": chr1, "chr2": chr2}
+    intervals = [("chr1", 0, 80), ("chr1", 38, 47), ("chr1", 70, 80), ("chr2", 0, 12), ("chr2", 44, 50),
+                 ("chr1", 45, 46), ("chr2", 3, 4)]
+    rows = [(i * 2 + k, region, s, e, strand) for i, (region, s, e) in enumerate(intervals)
+            for k, strand in enumerate("+-")]
+    task = tmp_path / "human_nontata_promoters"
+    write_coords(task / "train" / "positive.csv.gz", rows)
+    write_coords(task / "train" / "negative.csv.gz", [(99, "chr2", 0, 4, "+")])
+    for cls in ("positive", "negative"):  # a test split, so that no training row is held out
+        write_coords(task / "test" / f"{cls}.csv.gz", [(100, "chr1", 0, 4, "+")])
+    ref = write_fasta(tmp_path / "ref.fa", genome, width=9)
+    data = load_task("human_nontata_promoters", tmp_path, reference=ref, truncation="none")
+    expected = [genome[region][s:e].upper() if strand == "+" else reverse_complement(genome[region][s:e].upper())
+                for _, region, s, e, strand in rows]
+    assert data.train.sequences == [genome["chr2"][:4].upper()] + expected  # negative (label 0) first
+    assert any("NNNNN" in x for x in data.train.sequences)
+    assert (tmp_path / ".hadna_cache").is_dir()  # the reference's genome store, cached next to it
+
+
 @pytest.mark.parametrize("rows,match", [
     ([(1, "chrZ", 0, 4, "+")], r"positive\.csv\.gz: line 2 \(id 1\): region 'chrZ' not found"),
     ([(1, "chr1", 0, 4, "+"), (2, "chr1", 20, 31, "+")], r"line 3 \(id 2\): chr1:20-31 is out of range.*30 bp"),

@@ -1,5 +1,9 @@
 """Genomic Benchmarks coordinate files (``<task>/{train,test}/<class>.csv.gz``: ``id,region,start,end,strand``,
 0-based, end-exclusive) sliced from a reference FASTA, reverse-complemented on ``-`` strands.
+
+The reference is read through the memory-mapped genome store (:class:`hadna.data.GenomeStore`, built
+on first use and cached like every genome store), so whole chromosomes are never held as strings;
+a slice is upper-case ``ACGTN`` (soft-masking folded, IUPAC ambiguity codes read as N).
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..config import read_yaml
-from ..data.fasta import iter_fasta
+from ..data import GenomeStore
 from ..errors import ConfigError, DataError, MissingFileError
 from ..sequence import reverse_complement
-from .readers import clean_sequences
 
 COORDINATE_COLUMNS = ("id", "region", "start", "end", "strand")
 
@@ -84,28 +87,30 @@ def read_coordinates(path: Path) -> _Coords:
     return _Coords(path, ids, regions, starts, ends, np.array([s == "-" for s in strands]))
 
 
-def _load_reference(fasta: Path, needed: set[str]) -> dict[str, tuple[str, str]]:
-    """Read only the records of ``fasta`` that match ``needed`` region names.
+@dataclass
+class _Reference:
+    """A reference FASTA as a memory-mapped :class:`~hadna.data.GenomeStore`, its records under every alias."""
 
-    Returns region -> (FASTA record id, sequence upper-case). Exact names beat aliases.
+    store: GenomeStore
+    records: dict[str, str]  # region name (a record id or an alias of one) -> record id
+
+
+def _load_reference(fasta: Path) -> _Reference:
+    """Open (building it on first use) the genome store of ``fasta``; region names -> record ids.
+
+    The store is cached where every genome store goes (:func:`hadna.data.default_cache_dir`:
+    ``.hadna_cache`` next to the FASTA, or ``~/.cache/hadna``), so a reference is parsed once and
+    later runs map it instead of reading whole chromosomes into memory. Exact names beat aliases.
     """
     if not fasta.is_file():
         raise MissingFileError(f"reference FASTA not found: {fasta}")
-    found: dict[str, tuple[int, str, str]] = {}  # region -> (alias rank, record id, seq)
-    for record_id, seq in iter_fasta(fasta):
+    store = GenomeStore.from_fasta(fasta)
+    found: dict[str, tuple[int, str]] = {}  # region -> (alias rank, record id)
+    for record_id in store.names:
         for rank, alias in enumerate(_region_aliases(record_id)):
-            if alias in needed and (alias not in found or rank < found[alias][0]):
-                found[alias] = (rank, record_id, seq.upper())
-    return {region: (rid, seq) for region, (_, rid, seq) in found.items()}
-
-
-def _fasta_ids_sample(fasta: Path, limit: int = 8) -> list[str]:
-    out = []
-    for record_id, _ in iter_fasta(fasta):
-        out.append(record_id)
-        if len(out) >= limit:
-            break
-    return out
+            if alias not in found or rank < found[alias][0]:
+                found[alias] = (rank, record_id)
+    return _Reference(store, {region: rid for region, (_, rid) in found.items()})
 
 
 def resolve_references(task_dir: Path, classes: tuple[str, ...],
@@ -146,37 +151,36 @@ def resolve_references(task_dir: Path, classes: tuple[str, ...],
 
 
 def read_gb_coordinates(split_dir: Path, refs: dict[str, Path], classes: tuple[str, ...],
-                        cache: dict[Path, dict[str, tuple[str, str]]] | None = None,
-                        needed: dict[Path, set[str]] | None = None) -> tuple[list[str], np.ndarray]:
-    """Sequences of ``<split_dir>/<class>.csv.gz`` intervals cut from the class's reference FASTA."""
+                        cache: dict[Path, _Reference] | None = None) -> tuple[list[str], np.ndarray]:
+    """Sequences of ``<split_dir>/<class>.csv.gz`` intervals cut from the class's reference FASTA.
+
+    Sequences are upper-case ``ACGTN`` as the genome store decodes them (soft-masking folded, as the
+    official Genomic Benchmarks sequences are; IUPAC ambiguity codes read as N). ``cache`` maps a
+    reference path to its opened store, to share it between the splits of a task.
+    """
     cache = {} if cache is None else cache
     coords = {cls: read_coordinates(split_dir / f"{cls}.csv.gz") for cls in classes}
-    for cls, c in coords.items():
-        ref = refs[cls]
-        if ref not in cache:
-            want = set(c.regions) if needed is None else needed[ref]
-            cache[ref] = _load_reference(ref, want)
     seqs: list[str] = []
     labels: list[int] = []
-    locs: list[str] = []
     for label, cls in enumerate(classes):
         c, ref = coords[cls], refs[cls]
+        if ref not in cache:
+            cache[ref] = _load_reference(ref)
         genome = cache[ref]
         for i, region in enumerate(c.regions):
             where = f"{c.path}: line {i + 2} (id {c.ids[i]})"
-            if region not in genome:
+            rid = genome.records.get(region)
+            if rid is None:
                 tried = ", ".join(a for a in dict.fromkeys([region, region[3:] if region.startswith("chr")
                                                             else "chr" + region]))
                 raise DataError(f"{where}: region {region!r} not found in reference {ref} (tried {tried}; "
-                                f"its first records are {_fasta_ids_sample(ref)})")
-            rid, chrom = genome[region]
+                                f"its first records are {genome.store.names[:8]})")
             s, e = int(c.starts[i]), int(c.ends[i])
-            if e > len(chrom):
+            length = int(genome.store.lengths[genome.store.record_index(rid)])
+            if e > length:
                 raise DataError(f"{where}: {region}:{s}-{e} is out of range: record {rid!r} of {ref} is "
-                                f"{len(chrom):,} bp (wrong reference assembly?)")
-            piece = chrom[s:e]
+                                f"{length:,} bp (wrong reference assembly?)")
+            piece = genome.store.fetch(rid, s, e)
             seqs.append(reverse_complement(piece) if c.minus[i] else piece)
             labels.append(label)
-            locs.append(where)
-    seqs = clean_sequences(seqs, lambda i: locs[i])
     return seqs, np.asarray(labels, dtype=np.int64)

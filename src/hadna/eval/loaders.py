@@ -9,7 +9,9 @@ see :func:`load_hf_task`). Formats, by :attr:`TaskSpec.layout`:
     * or the official coordinate files ``<data-dir>/<task>/{train,test}/<class>.csv.gz`` (columns
       ``id,region,start,end,strand``; 0-based, end-exclusive) plus a reference FASTA (``reference=``):
       each interval is sliced from the reference and reverse-complemented on ``-`` strands (an empty
-      strand counts as ``+``, as in genomic-benchmarks). Region names are matched exactly first, then
+      strand counts as ``+``, as in genomic-benchmarks). The reference is read through the memory-mapped
+      genome store (:class:`hadna.data.GenomeStore`, cached in ``.hadna_cache`` next to the FASTA or in
+      ``~/.cache/hadna``), so it is parsed once and never held in memory as strings. Region names are matched exactly first, then
       with ``chr`` added/removed (``1`` <-> ``chr1``, ``MT`` <-> ``chrM``) and with a ``.N`` version
       suffix dropped from FASTA ids (Ensembl cDNA ``ENST...1.3`` -> ``ENST...1``).
     Labels: index of the class name in **sorted** order (the genomic-benchmarks package uses
@@ -58,7 +60,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, HadnaError, MissingFileError
 from ..utils.io import list_directory
 from ..utils.logging import get_logger
-from .genomic_benchmarks import read_coordinates, read_gb_coordinates, resolve_references
+from .genomic_benchmarks import read_gb_coordinates, resolve_references
 from .formats import SPLIT_FILE_STEMS, SPLIT_FILE_SUFFIXES
 from .readers import (TRUNCATION_MODES, Truncation, columns_to_split, read_gb_directory,
                       read_split_file, truncate)
@@ -248,19 +250,12 @@ def load_genomic_benchmark(spec: TaskSpec, data_dir: str | Path | None = None, *
             extra = sorted({p.name.removesuffix(".csv.gz") for p in d.glob("*.csv.gz")} - set(classes))
             if extra:
                 raise DataError(f"{d}: test classes {extra} never occur in the training data ({train_dir})")
-        # Collect every region of every split first, so each reference FASTA is read once.
-        needed: dict[Path, set[str]] = {}
-        for d in splits_present:
-            for cls in classes:
-                f = d / f"{cls}.csv.gz"
-                if f.is_file():
-                    needed.setdefault(refs[cls], set()).update(read_coordinates(f).regions)
-        cache: dict[Path, dict[str, tuple[str, str]]] = {}
-        seqs, labels = read_gb_coordinates(train_dir, refs, classes, cache, needed)
+        cache: dict = {}  # reference path -> its genome store, opened once for both splits
+        seqs, labels = read_gb_coordinates(train_dir, refs, classes, cache)
         raw["train"] = (seqs, labels, str(train_dir))
         if test_dir.is_dir():
             test_classes = tuple(c for c in classes if (test_dir / f"{c}.csv.gz").is_file())
-            t_seqs, t_labels = read_gb_coordinates(test_dir, refs, test_classes, cache, needed)
+            t_seqs, t_labels = read_gb_coordinates(test_dir, refs, test_classes, cache)
             remap = np.array([classes.index(c) for c in test_classes], dtype=np.int64)
             raw["test"] = (t_seqs, remap[t_labels], str(test_dir))
         kind = "coordinates + " + ", ".join(sorted({str(p) for p in refs.values()}))
