@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from hadna.eval.loaders import with_max_length
     from hadna.eval.options import parse_seeds, seeds_for
     from hadna.eval.models import parse_model_spec
-    from hadna.eval.protocol import ProtocolConfig
+    from hadna.eval.plan import ProtocolConfig
     from hadna.eval.report import render_report
     from hadna.eval.runner import run_and_report
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..utils.io import atomic_write_text
-from .results import (RunRecord, build_table, load_published, load_records, to_csv, to_markdown)
+from .records import RunRecord, load_records
+from .results import build_table, load_published, to_csv, to_markdown
 
 
 def _fmt_n(values: list[int]) -> str:

@@ -29,9 +29,10 @@ from .loaders import load_task
 from .options import MODES, seeds_for, slug
 from .task_data import TaskData
 from .models import ModelSpec, parse_model_spec
-from .protocol import ProtocolConfig, estimate_cost, run_protocol
+from .plan import ProtocolConfig, estimate_cost
+from .protocol import run_protocol
 from .report import write_report
-from .results import RunRecord
+from .records import RunRecord
 from .tasks import TaskSpec, get_task, task_from_yaml
 
 log = get_logger("eval.runner")

@@ -157,7 +157,7 @@ def tsne_of_models(specs: list, data, out_dir: str | Path, *, split: str = "auto
     from ..errors import ConfigError
     from .inference import embed_sequences
     from .models import load_eval_model
-    from .protocol import subsample
+    from .plan import subsample
 
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
