@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from hadna.commands.pretrain import load_pretrain_config
+    from hadna.commands._training import load_recipe_config
     from hadna.data import GenomeWindows
     from hadna.errors import ConfigError
     from hadna.utils.device import resolve_device
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from hadna.train.launch import check_inputs
     from hadna.train.pretrain import load_teacher
 
-    cfg = load_pretrain_config(args.config, args.overrides)
+    cfg = load_recipe_config("pretrain", args.config, args.overrides)
     if not cfg.teacher.path:
         raise ConfigError(f"{args.config}: teacher.path is not set; the cache needs the teacher checkpoint")
     if args.batch_size < 1:

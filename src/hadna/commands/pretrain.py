@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._training import add_training_arguments, load_recipe_config, report_training
+from ._training import TrainingCommand
 
 HELP = "pre-train the student by HAD (or an ablation) from a YAML config; works under torchrun"
 DESCRIPTION = """Pre-train the HAD student.
@@ -19,18 +19,11 @@ metrics.csv, val_metrics.csv, checkpoints/step-*/ and, at the end, final/ (the s
 Face model directory)."""
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_training_arguments(p, "pretrain", "configs/tiny.yaml")
-
-
-def load_pretrain_config(path: str, overrides: list[str]):
-    from hadna.train.config import PretrainConfig
-
-    return load_recipe_config(PretrainConfig, "pretrain", path, overrides)
+COMMAND = TrainingCommand(recipe="pretrain", example_config="configs/tiny.yaml", product="student")
+add_arguments = COMMAND.add_arguments
 
 
 def run(args: argparse.Namespace) -> int:
     from hadna.train.pretrain import run_pretrain
 
-    cfg = load_pretrain_config(args.config, args.overrides)
-    return report_training(run_pretrain(cfg, resume=args.resume, output_dir=args.output_dir), "student")
+    return COMMAND.run(args, run_pretrain)

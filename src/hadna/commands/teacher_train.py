@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._training import add_training_arguments, load_recipe_config, report_training
+from ._training import TrainingCommand
 
 HELP = "train an NT-style 6-mer teacher (ESM masked LM) on genome windows from a YAML config; works under torchrun"
 DESCRIPTION = """Train an NT-style teacher for HAD distillation: a transformers EsmForMaskedLM over the Nucleotide
@@ -21,18 +21,11 @@ metrics.csv, val_metrics.csv (step 0 = before training), checkpoints/step-*/ and
 Distil a student from it with `hadna pretrain --config ... teacher.path=<output_dir>/final`."""
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_training_arguments(p, "teacher-train", "configs/teacher_tiny.yaml")
-
-
-def load_teacher_train_config(path: str, overrides: list[str]):
-    from hadna.train.config import TeacherTrainConfig
-
-    return load_recipe_config(TeacherTrainConfig, "teacher-train", path, overrides)
+COMMAND = TrainingCommand(recipe="teacher-train", example_config="configs/teacher_tiny.yaml", product="teacher")
+add_arguments = COMMAND.add_arguments
 
 
 def run(args: argparse.Namespace) -> int:
     from hadna.train.teacher_train import run_teacher_train
 
-    cfg = load_teacher_train_config(args.config, args.overrides)
-    return report_training(run_teacher_train(cfg, resume=args.resume, output_dir=args.output_dir), "teacher")
+    return COMMAND.run(args, run_teacher_train)
