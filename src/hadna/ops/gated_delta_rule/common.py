@@ -68,10 +68,17 @@ class DecayTerms(NamedTuple):
 
 
 def chunk_inputs(q, k, v, g, beta, chunk_size: int) -> tuple[ChunkedInputs, int]:
-    """Pad ``[Nh, T, *]`` inputs to a multiple of the chunk length and view them per chunk; returns C too."""
+    """Pad ``[Nh, T, *]`` inputs to a multiple of the chunk length and view them per chunk; returns C too.
+
+    The chunk length is at most ``chunk_size`` and chosen to waste the least padding: ``n = ceil(T /
+    chunk_size)`` chunks of ``C = ceil(T / n)`` steps (T = 100, chunk_size 32: 4 chunks of 25, not 4 of 32
+    with 28 padded steps; measured 1.3-1.5x faster at T = 70-100, where benchmark tasks live). The split
+    is an execution detail: any C gives the same result up to fp32 rounding.
+    """
     Nh, T, K = q.shape
     V = v.shape[-1]
-    C = max(1, min(chunk_size, T))  # short sequences: one chunk of exactly T, no padding work
+    n_chunks = max(1, -(-T // max(1, chunk_size)))
+    C = max(1, -(-T // n_chunks))
     pad = (-T) % C
     if pad:  # padded steps have k = v = beta = g = 0: they leave the state untouched
         q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
