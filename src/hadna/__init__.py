@@ -2,7 +2,9 @@
 
 ``import hadna`` is light (no torch, no transformers: ``hadna --help`` stays quick); the public names
 below load their module on first use. The student is registered with the Hugging Face Auto classes when
-:mod:`hadna.models` is imported, which any use of the names below does. After ``import hadna.models``,
+:mod:`hadna.models` is imported, which a use of ``HadConfig``, ``HadModel``, ``HadForMaskedLM`` or
+``HadForSequenceClassification`` does; ``HadTokenizer`` (:mod:`hadna.tokenization`) and
+``reverse_complement`` (:mod:`hadna.sequence`) do not import it. After ``import hadna.models``,
 ``transformers.AutoModel.from_pretrained(path)`` works for hadna checkpoints without ``trust_remote_code``.
 """
 
