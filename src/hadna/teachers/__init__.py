@@ -9,7 +9,8 @@
   teacher tokens as nucleotide spans, which is all masking and span pooling need.
 * :mod:`hadna.teachers.hyenadna` - a native HyenaDNA model and a strict loader (no remote code).
 
-Importing this package does not import transformers (only the functions that need it do).
+Importing this package (or any module in it) imports torch and transformers: it imports
+:mod:`hadna.teachers.ntv2`, which builds on transformers' ``EsmConfig``/``EsmForMaskedLM`` at module level.
 """
 
 from hadna.teachers.nt_tokens import (
