@@ -3,8 +3,9 @@
 The vocabulary is fixed (:mod:`hadna.vocab`): ``[PAD]=0 [MASK]=1 [CLS]=2 [UNK]=3 A=4 C=5 G=6 T=7 N=8``.
 This module is the one place that turns sequences into ids and back and reverse-complements them; the
 Hugging Face tokenizer (:mod:`hadna.tokenization`), the genome windows (:mod:`hadna.data.windows`) and
-reverse-complement averaging (:func:`hadna.models.modeling_had.reverse_complement_ids`) all use it, so RC
-augmentation and RC test-time averaging agree on what every token does.
+reverse-complement averaging (``rc_averaging`` in
+:meth:`hadna.models.modeling_had.HadForSequenceClassification.forward`, via :func:`reverse_complement`)
+all use it, so RC augmentation and RC test-time averaging agree on what every token does.
 
 What is accepted (documented choices)
 -------------------------------------

@@ -26,7 +26,7 @@ same architecture from a random init (seeded by ``s``; for a ``preset:`` model t
 ``probe`` never changes the encoder. A ``preset:`` model is probed with one fixed random network
 (``probe_init_seed``, default 0) for every seed, so seeds vary the data splits and the probe only.
 
-The run record (:class:`~hadna.eval.results.RunRecord`) is saved atomically after every seed; a
+The run record (:class:`~hadna.eval.records.RunRecord`) is saved atomically after every seed; a
 rerun with the same settings skips finished seeds, and refuses (ConfigError) when the settings that
 change results differ from those recorded.
 """

@@ -8,7 +8,7 @@ Layout under an output directory::
     <output_dir>/results.md, results.csv           every run of a benchmark side by side
 
 A benchmark config (YAML, :class:`BenchmarkConfig`) lists tasks, models and modes; ``protocol``
-holds :class:`~hadna.eval.protocol.ProtocolConfig` fields for all runs, and ``mode_overrides`` /
+holds :class:`~hadna.eval.plan.ProtocolConfig` fields for all runs, and ``mode_overrides`` /
 ``task_overrides`` change them per mode or per task (task overrides win). A task is a registered
 name or the path of a task YAML file (:func:`hadna.eval.tasks.task_from_yaml`); overrides are keyed
 by the task's name.

@@ -3,7 +3,7 @@
 A :class:`TaskSpec` says what a task is (classes, maximum length in nucleotides, primary metric),
 how it is evaluated by default (seeds, epochs, learning-rate and batch-size grids) and where its
 files live relative to a data root (``--data-dir``). The loaders in :mod:`hadna.eval.loaders` turn a
-spec plus a data root into a :class:`~hadna.eval.loaders.TaskData`.
+spec plus a data root into a :class:`~hadna.eval.task_data.TaskData`.
 
 Registered benchmarks
 ---------------------
