@@ -9,9 +9,12 @@ from pathlib import Path
 
 FASTA_SUFFIXES = (".fna", ".fa", ".fasta")
 TABLE_SUFFIXES = (".csv", ".tsv")
+PARQUET_SUFFIXES = (".parquet",)
+#: every format suffix (each may be followed by ``.gz``; split files gzip only FASTA and tables).
+FORMAT_SUFFIXES: tuple[str, ...] = FASTA_SUFFIXES + TABLE_SUFFIXES + PARQUET_SUFFIXES
 #: every file name ending a split file may have (FASTA and tables optionally gzipped; parquet).
 SPLIT_FILE_SUFFIXES: tuple[str, ...] = tuple(
-    s + gz for s in FASTA_SUFFIXES + TABLE_SUFFIXES for gz in ("", ".gz")) + (".parquet",)
+    s + gz for s in FASTA_SUFFIXES + TABLE_SUFFIXES for gz in ("", ".gz")) + PARQUET_SUFFIXES
 #: split role -> file stems looked for (in this order) when ``TaskSpec.files`` does not name the file.
 SPLIT_FILE_STEMS: dict[str, tuple[str, ...]] = {
     "train": ("train",),
@@ -25,17 +28,21 @@ def file_format(path: str | Path) -> str | None:
     name = Path(path).name.lower().removesuffix(".gz")
     if name.endswith(FASTA_SUFFIXES):
         return "fasta"
-    for kind in ("csv", "tsv", "parquet"):
-        if name.endswith(f".{kind}"):
-            return kind
+    for suffix in TABLE_SUFFIXES + PARQUET_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix[1:]
     return None
 
 
 def file_stem(path: str | Path) -> str:
-    """The file name without its format suffixes (``train.csv.gz`` -> ``train``)."""
+    """The file name without its format suffixes (``train.csv.gz`` -> ``train``), matched as
+    :func:`file_format` matches them (any case, a ``.gz`` looked through)."""
     name = Path(path).name
-    for suffix in (".gz", ".csv", ".tsv", ".parquet", ".fna", ".fasta", ".fa"):
-        name = name.removesuffix(suffix)
+    if name.lower().endswith(".gz"):
+        name = name[:-len(".gz")]
+    for suffix in FORMAT_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[:-len(suffix)]
     return name
 
 
