@@ -75,7 +75,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
 
-    from hadna.eval.cli_options import slug
+    from hadna.eval.options import slug
     from hadna.eval.loaders import load_task
     from hadna.eval.models import load_eval_model, parse_model_spec
     from hadna.eval.protocol import ProtocolConfig, run_protocol

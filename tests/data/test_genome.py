@@ -138,6 +138,16 @@ def test_val_per_file_holds_out_the_same_blocks_of_each_file(tmp_path):
     assert plan.val.total == sum(int(store.lengths[store.index[n]]) for n in held)
     with pytest.raises(ConfigError, match="val_per_file"):
         GenomeDataConfig(fasta=[str(files[0])], val_per_file=True, val_records=["sp0.b1"]).validate()
+    half = plan_regions(store, window_length=100, val_fraction=0.25, val_per_file=True)  # 2.5 records: 3, not 2
+    assert len(set(half.val.record.tolist())) == 9
+
+
+def test_val_per_file_refuses_a_file_it_would_hold_nothing_out_of(tmp_path):
+    rng = np.random.default_rng(1)
+    files = [write_fasta(tmp_path / f"chr{k}.fa", {f"sp{k}.chr": random_seq(rng, 500)}) for k in range(2)]
+    store = GenomeStore.from_fasta(files, tmp_path / "cache")
+    with pytest.raises(DataError, match=r"chr0\.fa: val_per_file holds out round\(0\.1 x 1 records\) = 0"):
+        plan_regions(store, window_length=100, val_fraction=0.1, val_per_file=True)
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path, records):

@@ -20,6 +20,7 @@ The split (:func:`plan_regions`):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -212,7 +213,14 @@ def plan_regions(store: GenomeStore, *, window_length: int, bed: str | None = No
         val = Regions.from_bed(store, read_bed(val_bed, lengths, val_bed_split)).intersect(usable)
     elif val_per_file:
         bounds = np.cumsum([0] + list(store.file_records))
-        held = [np.arange(hi - int(round(val_fraction * (hi - lo))), hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        held = []
+        for f, (lo, hi) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+            k = math.floor(val_fraction * (hi - lo) + 0.5)  # round half up (Python's round() goes to even)
+            if k == 0 and val_fraction > 0:
+                source = store.sources[f]["path"] if f < len(store.sources) else f"file {f + 1}"
+                raise DataError(f"{source}: val_per_file holds out round({val_fraction} x {hi - lo} records) = 0 "
+                                "records of this file; raise val_fraction, or hold out a region with val_bed")
+            held.append(np.arange(hi - k, hi))
         val = Regions.whole_records(store, np.concatenate(held).astype(_I64)).intersect(usable)
     else:
         val = usable.tail(int(round(val_fraction * usable.total)))

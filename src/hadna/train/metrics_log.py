@@ -29,7 +29,12 @@ def _fmt(value: Any) -> str:
 
 
 class CsvLog:
-    """Append-only CSV with a fixed header (taken from the first row written, or from the existing file)."""
+    """Append-only CSV whose header is taken from the first row written, or from the existing file.
+
+    A row with a column the header lacks (a run resumed by a newer hadna that logs one more metric) extends
+    the header: the file is rewritten once, atomically, with the new column appended and empty cells in the
+    earlier rows, so nothing is dropped.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -61,9 +66,23 @@ class CsvLog:
         assert self.columns is not None and self._fh is not None
         extra = [k for k in row if k not in self.columns]
         if extra:
-            log.warning("%s: columns %s are not in the header; not logged", self.path.name, extra)
+            self._extend_header(extra)
         self._fh.write(",".join(_fmt(row.get(c)) for c in self.columns) + "\n")
         self._fh.flush()  # a SIGKILL loses nothing already written
+
+    def _extend_header(self, extra: list[str]) -> None:
+        assert self.columns is not None and self._fh is not None
+        self._fh.close()
+        with open(self.path, newline="") as fh:
+            rows = list(csv.reader(fh))
+        self.columns = self.columns + extra
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(r + [""] * len(extra) for r in rows[1:])
+        atomic_write_text(self.path, buf.getvalue())
+        self._fh = open(self.path, "a", newline="")
+        log.info("%s: added column(s) %s to the header (empty in earlier rows)", self.path.name, ", ".join(extra))
 
     def _open(self, columns: list[str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
