@@ -235,6 +235,8 @@ def test_bad_dtype_and_missing_cuda(ckpt):
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             Teacher.from_pretrained(ckpt, device="cuda")
+    with pytest.raises(ConfigError, match=r"^teacher: unknown device 'gpu0' \(use cpu, cuda, cuda:N or auto\)$"):
+        Teacher.from_pretrained(ckpt, device="gpu0")  # one line, not torch's RuntimeError
 
 
 def test_absolute_positions_length_limit():

@@ -51,6 +51,7 @@ from hadna.teachers.spans import (  # TeacherInputs lives with the span tokenize
     SpanTokenizer,
     TeacherInputs,
 )
+from hadna.utils.device import resolve_device
 from hadna.utils.logging import get_logger
 
 log = get_logger("teacher")
@@ -170,9 +171,10 @@ class Teacher:
         if dtype not in _DTYPES:
             raise ConfigError(f"teacher dtype must be one of float32, float16, bfloat16 (or None), got {dtype!r}")
         torch_dtype = _DTYPES[dtype]
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"teacher device {device!r} requested but CUDA is not available; use device='cpu'")
+        try:
+            dev = resolve_device(device)
+        except ConfigError as exc:  # an unknown name, or CUDA without a GPU
+            raise ConfigError(f"teacher: {exc}") from None
         if dev.type == "cpu" and torch_dtype != torch.float32:
             raise ConfigError(
                 f"teacher dtype {dtype} needs a GPU (half-precision matmuls on CPU are slow or unsupported); "
