@@ -260,3 +260,15 @@ def test_head_first_layout_equals_the_token_major_op(T):
     assert relative_error(h0.grad, token[5].grad) <= 1e-5
     with pytest.raises(ValueError, match=r"g must be \[B, H, T\] = \[2, 3, " + str(T)):
         chunk_gated_delta_rule(*heads[:3], inputs[3], heads[4], head_first=True)
+
+
+@pytest.mark.parametrize("T,chunk_size,C", [(100, 32, 25), (70, 32, 24), (1024, 32, 32), (33, 32, 17), (1, 64, 1),
+                                            (64, 64, 64), (65, 64, 33)])
+def test_chunk_length_wastes_the_least_padding(T, chunk_size, C):
+    from hadna.ops.gated_delta_rule.common import chunk_inputs
+
+    q, k, v, g, beta, _ = make_inputs(1, T, 1, 8, 8, with_state=False)
+    x, got = chunk_inputs(*(t.transpose(1, 2).reshape(1, T, -1) for t in (q, k, v)), g.reshape(1, T),
+                          beta.reshape(1, T), chunk_size)
+    n = -(-T // chunk_size)
+    assert got == C and got <= chunk_size and x.q.shape[1:3] == (n, C) and n * C - T < n

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 def add_model_arguments(p: argparse.ArgumentParser, multiple: bool = False) -> None:
     g = p.add_argument_group("model")
     help_spec = ("model under evaluation: a hadna checkpoint directory (e.g. a pre-training output "
-                 "runs/x/final), preset:NAME (random init, e.g. preset:had-1m) or hf:NAME_OR_PATH (a Hugging "
+                 "runs/x/final), pretrained:NAME (a student shipped inside hadna), preset:NAME (random init, "
+                 "e.g. preset:had-1m), kmer[:K] (the k-mer baseline, probe only) or hf:NAME_OR_PATH (a Hugging "
                  "Face model with its tokenizer); NAME=SPEC sets the name used in tables")
     if multiple:
         g.add_argument("--model", action="append", required=True, metavar="SPEC", help=help_spec + " (repeatable)")

@@ -9,6 +9,8 @@ Model specs (``--model``):
     be present (a checkpoint that would leave encoder weights at random init is a
     :class:`~hadna.errors.CheckpointError`, never a silent random model). A directory whose
     ``config.json`` has another ``model_type`` is treated as ``hf:PATH``.
+``pretrained:NAME``
+    A student shipped inside hadna (:mod:`hadna.models.pretrained`), loaded like ``PATH``.
 ``preset:NAME``
     A randomly initialised hadna preset (``preset:had-1m``): the from-scratch baseline with the
     same architecture. The init seed is the run seed when fine-tuning, and a fixed seed (0) when

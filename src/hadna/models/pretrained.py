@@ -5,8 +5,11 @@ A shipped student lives in ``hadna/resources/pretrained/<name>/``: ``config.json
 wheel small) and ``README.md``, its model card (data, teacher, steps, wall time, validation losses,
 results, intended use, licence). ``pretrained:<name>`` names it wherever a model path is accepted:
 
-    model = HadModel.from_pretrained("pretrained:had-1m-primates")   # fp32 unless dtype= is given
-    hadna embed --model pretrained:had-1m-primates ...
+    model = HadModel.from_pretrained("pretrained:NAME")   # fp32 unless dtype= is given
+    hadna embed --model pretrained:NAME ...
+
+:func:`available_pretrained` lists what this installation ships (nothing yet: the first student is
+being trained, see ``configs/had_1m_primates.yaml``).
 
 :func:`hadna.train.export.pack_pretrained` writes such a directory from a training run's ``final/``
 export; it is how a student gets into the package (weights derived from hadna's own data and teachers

@@ -106,7 +106,8 @@ def chunk_gated_delta_rule(
         scale: query scale, default ``K ** -0.5``.
         initial_state: ``[B, H, K, V]`` state before the first step, or None for zeros.
         output_final_state: also return the state after the last step.
-        chunk_size: tokens per chunk for the PyTorch kernel (any T works, not only multiples).
+        chunk_size: the most tokens per chunk for the PyTorch kernel; any T works: it is split into
+            ``n = ceil(T / chunk_size)`` chunks of ``ceil(T / n)`` tokens (the least padding).
         backend: "auto" (fla on CUDA when importable, else PyTorch), "torch", or "fla".
         grad_impl: PyTorch kernel only: "custom" (hand-written backward) or "autograd" (autograd through the
             forward ops).
