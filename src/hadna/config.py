@@ -171,9 +171,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
 
 
 def to_dict(obj: Any) -> Any:
-    """Dataclass tree -> plain dict (for YAML/JSON dumps)."""
+    """Dataclass tree -> plain dict (for YAML/JSON dumps). Only fields that :func:`from_dict` accepts
+    (``init`` fields) are written, so a dump reads back."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

@@ -121,3 +121,23 @@ def test_pipeline_config_mistakes_are_one_line_errors(tmp_path, capsys):
     bad.write_text("recipe: pipeline\nname: x\nbenchmrk: {}\n")
     assert main(["run", str(bad)]) == 2
     assert "did you mean benchmark" in capsys.readouterr().err
+
+
+def test_single_recipe_is_set_by_the_loader_only(tmp_path, capsys):
+    from hadna.config import to_dict
+    from hadna.pipeline import load_pipeline_config
+
+    bad = tmp_path / "p.yaml"
+    bad.write_text("recipe: pipeline\nname: x\nsingle_recipe: pretrain\n")
+    assert main(["run", str(bad)]) == 2
+    assert "unknown config key 'single_recipe'" in capsys.readouterr().err
+
+    one = tmp_path / "one.yaml"
+    one.write_text("recipe: pretrain\n")
+    cfg = load_pipeline_config(one)
+    assert cfg.single_recipe == "pretrain" and list(cfg.students) == ["one"]
+    dumped = tmp_path / "dumped.yaml"  # what a run writes as <run_dir>/config.yaml reads back
+    dumped.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    again = load_pipeline_config(dumped)
+    assert "single_recipe" not in to_dict(cfg) and again.single_recipe is None
+    assert again.students["one"].inline == {"recipe": "pretrain"}

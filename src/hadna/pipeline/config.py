@@ -89,7 +89,8 @@ class PipelineConfig:
     benchmark: dict[str, Any] | None = None
     tsne: TsneSection | None = None
     base_dir: str = "."                     # set by the loader: the config file's directory
-    single_recipe: str | None = None        # set by the loader: the recipe of a one-recipe config it wrapped
+    # set by the loader (never from YAML): the recipe of a one-recipe config it wrapped
+    single_recipe: str | None = field(default=None, init=False)
 
     def validate(self) -> None:
         if self.recipe != "pipeline":
