@@ -126,3 +126,52 @@ def test_input_errors():
         compute_metrics([0, 2], [0, 1], num_classes=2)
     with pytest.raises(ValueError, match=r"scores \[B, 2\]"):
         PredictionAccumulator(2).update(np.zeros((3, 3)), [0, 1, 0])
+
+
+# Expected values computed by hand (not by scikit-learn, which metrics.py wraps).
+
+
+def test_multiclass_mcc_by_hand_from_a_confusion_matrix():
+    C = np.array([[4, 1, 1],   # rows: true class, columns: predicted class
+                  [0, 3, 2],
+                  [1, 0, 2]])
+    y = np.repeat(np.arange(3), C.sum(1))
+    p = np.concatenate([np.repeat(np.arange(3), row) for row in C])
+    assert confusion_matrix(y, p, 3).tolist() == C.tolist()
+    # Gorodkin's R_K: (c*s - sum_k p_k t_k) / sqrt((s^2 - sum_k p_k^2) * (s^2 - sum_k t_k^2))
+    s, c = C.sum(), np.trace(C)          # 14 samples, 9 correct
+    t_k, p_k = C.sum(1), C.sum(0)        # true counts [6, 5, 3], predicted counts [5, 4, 5]
+    expected = (c * s - p_k @ t_k) / np.sqrt((s**2 - p_k @ p_k) * (s**2 - t_k @ t_k))
+    assert expected == pytest.approx(61 / np.sqrt(130 * 126))  # (126 - 65) / sqrt((196 - 66) * (196 - 70))
+    assert mcc(y, p) == pytest.approx(expected)
+    assert accuracy(y, p) == pytest.approx(9 / 14)
+
+
+def test_macro_f1_with_a_class_never_predicted():
+    y = [0, 0, 1, 1, 2, 2]
+    p = [0, 0, 1, 0, 1, 1]  # class 2 is never predicted
+    # class 0: TP 2, FP 1, FN 0 -> P 2/3, R 1,   F1 0.8
+    # class 1: TP 1, FP 2, FN 1 -> P 1/3, R 1/2, F1 0.4
+    # class 2: TP 0, FP 0, FN 2 -> P 0 (nothing predicted counts 0), R 0, F1 0
+    assert f1(y, p) == pytest.approx((0.8 + 0.4 + 0) / 3)
+    assert precision(y, p) == pytest.approx((2 / 3 + 1 / 3 + 0) / 3)
+    assert recall(y, p) == pytest.approx((1 + 1 / 2 + 0) / 3)
+    # num_classes=4: class 3 (neither true nor predicted) contributes 0 to the macro average too
+    assert f1(y, p, num_classes=4) == pytest.approx((0.8 + 0.4 + 0 + 0) / 4)
+
+
+def test_auroc_with_tied_scores_by_counting_pairs():
+    y = [0, 0, 1, 1, 0, 1]
+    s = [0.1, 0.5, 0.5, 0.9, 0.5, 0.2]
+    # (positive, negative) pairs, a tie counting one half:
+    #   0.5 vs (0.1, 0.5, 0.5): 1 + 1/2 + 1/2 = 2
+    #   0.9 vs (0.1, 0.5, 0.5): 3
+    #   0.2 vs (0.1, 0.5, 0.5): 1
+    # -> 6 of 3 * 3 pairs
+    pos = [v for v, t in zip(s, y) if t == 1]
+    neg = [v for v, t in zip(s, y) if t == 0]
+    counted = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in pos for b in neg) / (len(pos) * len(neg))
+    assert counted == pytest.approx(6 / 9)
+    assert auroc(y, s) == pytest.approx(6 / 9)
+    logits = np.stack([np.zeros(6), np.array(s)], axis=1)  # [N, 2]: ranked by the margin, same ties
+    assert auroc(y, logits) == pytest.approx(6 / 9)
