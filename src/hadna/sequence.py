@@ -376,7 +376,11 @@ def reverse_complement(x: Any, attention_mask: Any = None) -> Any:
     is_numpy = isinstance(x, np.ndarray)
     if not (is_numpy or isinstance(x, torch.Tensor)):
         raise TypeError(f"reverse_complement takes str, bytes, np.ndarray or torch.Tensor, got {type(x).__name__}")
-    ids = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
+    if is_numpy:
+        arr = np.ascontiguousarray(x)
+        ids = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # e.g. a view of the memory-mapped genome
+    else:
+        ids = x
     mask = None
     if attention_mask is not None:
         mask = attention_mask
