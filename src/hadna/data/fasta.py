@@ -38,6 +38,15 @@ _GT = ord(">")
 DUPLICATE_ID_POLICIES = ("error", "number")
 
 
+def number_repeat(rid: str, taken) -> str:
+    """The name ``duplicate_ids="number"`` gives a repeat of ``rid``: the first ``<rid>#n`` (n >= 2) that is
+    not in ``taken`` (the ids seen so far)."""
+    n = 2
+    while f"{rid}#{n}" in taken:
+        n += 1
+    return f"{rid}#{n}"
+
+
 def _describe_byte(b: int) -> str:
     ch = chr(b)
     if b < 128 and ch.isprintable():
@@ -118,10 +127,7 @@ class _Scanner:
                 raise DataError(f"{self.path}, line {self.line}: duplicate record id {rid!r} "
                                 f"(first seen at line {self.seen[rid]}; set duplicate_ids: number to number "
                                 "the repeats <id>#2, <id>#3, ...)")
-            n = 2
-            while f"{rid}#{n}" in self.seen:
-                n += 1
-            rid = f"{rid}#{n}"
+            rid = number_repeat(rid, self.seen)
         self.seen[rid] = self.line
         self.rid, self.rec_line, self.rec_len = rid, self.line, 0
 

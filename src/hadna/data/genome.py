@@ -35,7 +35,7 @@ from ..errors import DataError, MissingFileError
 from ..utils.io import SHARD_BYTES, atomic_path, shard_digests, verify_shard_digests
 from ..utils.logging import get_logger, progress
 from ..vocab import DECODE_LUT, N_ID
-from .fasta import DEFAULT_BLOCK_SIZE, iter_fasta_blocks
+from .fasta import DEFAULT_BLOCK_SIZE, iter_fasta_blocks, number_repeat
 
 log = get_logger("data.genome")
 
@@ -244,10 +244,7 @@ class GenomeStore:
                                     raise DataError(f"{path}: record id {rid!r} also occurs in {origin[rid]}; "
                                                     "record ids must be unique across all FASTA files (set "
                                                     "duplicate_ids: number to number the repeats)")
-                                n = 2
-                                while f"{rid}#{n}" in origin:
-                                    n += 1
-                                name = f"{rid}#{n}"
+                                name = number_repeat(rid, origin)
                             origin[name] = path
                             names.append(name)
                             lengths.append(0)
