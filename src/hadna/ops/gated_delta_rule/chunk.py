@@ -65,20 +65,24 @@ def chunk_gated_delta_rule_torch(
     chunk_size: int = 64,
     grad_impl: GradImpl = "custom",
     inference_impl: InferenceImpl = "inverse",
+    head_first: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Pure-PyTorch chunked op, ``[B, T, H, *]`` layout; arguments as :func:`hadna.ops.chunk_gated_delta_rule`."""
-    B, T, H, K = q.shape
+    """Pure-PyTorch chunked op, ``[B, T, H, *]`` layout (``[B, H, T, *]`` if ``head_first``); arguments as
+    :func:`hadna.ops.chunk_gated_delta_rule`."""
+    if not head_first:
+        q, k, v, g, beta = (x.transpose(1, 2) for x in (q, k, v, g, beta))  # views: [B, H, T, *]
+    B, H, T, K = q.shape
     V = v.shape[-1]
 
-    def head_first(x: torch.Tensor) -> torch.Tensor:  # [B, T, H, *] -> [B*H, T, *] fp32, one copy
-        x = x.transpose(1, 2).float()
+    def flat(x: torch.Tensor) -> torch.Tensor:  # [B, H, T, *] -> [B*H, T, *] fp32, at most one copy
+        x = x.float()
         return x.reshape(B * H, T, *x.shape[3:])
 
-    h0 = None if initial_state is None else initial_state.reshape(B * H, K, V)
-    o, state = chunk_gated_delta_rule_head_first(head_first(q), head_first(k), head_first(v), head_first(g),
-                                                 head_first(beta), scale, h0, chunk_size,
-                                                 grad_impl=grad_impl, inference_impl=inference_impl)
-    o = o.view(B, H, T, V).transpose(1, 2).contiguous().to(q.dtype)          # [B, T, H, V]
+    h0 = None if initial_state is None else initial_state.float().reshape(B * H, K, V)
+    o, state = chunk_gated_delta_rule_head_first(flat(q), flat(k), flat(v), flat(g), flat(beta), scale, h0,
+                                                 chunk_size, grad_impl=grad_impl, inference_impl=inference_impl)
+    o = o.view(B, H, T, V)
+    o = (o if head_first else o.transpose(1, 2).contiguous()).to(q.dtype)     # back to the caller's layout
     return o, (state.view(B, H, K, V) if output_final_state else None)
 
 

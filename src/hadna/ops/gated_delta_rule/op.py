@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from .chunk import GradImpl, InferenceImpl, chunk_gated_delta_rule_head_first, chunk_gated_delta_rule_torch
+from .chunk import GradImpl, InferenceImpl, chunk_gated_delta_rule_torch
 
 #: Parameters of fla's kernel that hadna passes, in this positional order, then by keyword.
 _FLA_POSITIONAL = ("q", "k", "v", "g", "beta")
@@ -141,14 +141,5 @@ def chunk_gated_delta_rule(
         return (o.transpose(1, 2) if head_first else o), (final_state.float() if final_state is not None else None)
     if backend not in ("auto", "torch"):
         raise ValueError(f"unknown backend {backend!r}; use 'auto', 'torch' or 'fla'")
-    if not head_first:
-        return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size,
-                                            grad_impl, inference_impl)
-    B, H, T, K = q.shape
-    V = v.shape[-1]
-    h0 = None if initial_state is None else initial_state.float().reshape(B * H, K, V)
-    o, state = chunk_gated_delta_rule_head_first(
-        q.float().reshape(B * H, T, K), k.float().reshape(B * H, T, K), v.float().reshape(B * H, T, V),
-        g.float().reshape(B * H, T), beta.float().reshape(B * H, T), scale, h0, chunk_size,
-        grad_impl=grad_impl, inference_impl=inference_impl)
-    return o.reshape(B, H, T, V).to(q.dtype), (state.view(B, H, K, V) if output_final_state else None)
+    return chunk_gated_delta_rule_torch(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_size,
+                                        grad_impl, inference_impl, head_first)
