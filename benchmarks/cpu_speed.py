@@ -16,7 +16,14 @@ torch's ``FlopCounterMode`` (matmuls, batched matmuls, attention: element-wise w
 * ``forward-1kb``: the backbone's forward without gradients, B8 x 1 kb;
 * ``finetune-100bp`` / ``finetune-300bp``: one fine-tuning step (tokenisation, forward, cross-entropy,
   backward, AdamW) through the evaluation harness' model, 32 random sequences;
-* ``embed-100bp``: pooled features of 256 random 100-bp sequences (the probe's and ``hadna embed``'s path).
+* ``embed-100bp`` / ``embed-500bp``: pooled features of 256 random 100-bp / 128 random 500-bp sequences
+  (the probe's and ``hadna embed``'s path; 500 bp is the length of the histone-mark tasks).
+
+Allocator: like the ``hadna`` command line, the benchmark raises glibc's mmap/trim thresholds first
+(:mod:`hadna.utils.allocator`); ``--allocator default`` leaves glibc's defaults, and
+``--compare-allocator`` also runs every workload with the defaults (in a child process, since the setting is
+process-wide) and prints both side by side. Each row records the system-CPU share of the timed calls and
+the minor page faults per call, where the defaults' cost shows.
 
 ``--profile`` adds torch.profiler's top operators by self CPU time per workload (printed and saved in
 the JSON). Results: a Markdown table and ``benchmarks/results/cpu_speed.json`` (or ``--out``).
@@ -25,8 +32,13 @@ the JSON). Results: a Markdown table and ``benchmarks/results/cpu_speed.json`` (
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -122,13 +134,14 @@ def model_workloads(batch: int) -> dict[str, tuple[Callable[[], None], int]]:
 
         out[f"finetune-{length}bp"] = (ft_step, 32 * length)
     embedder = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu").eval()
-    emb_seqs = random_sequences(256, 100, 7)
+    for length, n in ((100, 256), (500, 128)):
+        emb_seqs = random_sequences(n, length, 7)
 
-    def embed() -> None:
-        with torch.inference_mode():
-            embedder.features(emb_seqs)
+        def embed(s=emb_seqs) -> None:
+            with torch.inference_mode():
+                embedder.features(s)
 
-    out["embed-100bp"] = (embed, 256 * 100)
+        out[f"embed-{length}bp"] = (embed, n * length)
     return out
 
 
@@ -148,10 +161,26 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="comma-separated workload names")
     parser.add_argument("--profile", action="store_true", help="also print/save torch.profiler op tables")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/cpu_speed.json)")
+    parser.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
+                        help="glibc malloc thresholds: hadna's (as the CLI sets them) or glibc's defaults")
+    parser.add_argument("--compare-allocator", action="store_true",
+                        help="also run every workload with glibc's defaults (child process) and compare")
     args = parser.parse_args()
+
+    baseline = None
+    if args.compare_allocator:
+        with tempfile.TemporaryDirectory() as tmp:
+            child = [a for a in sys.argv[1:] if a != "--compare-allocator"]
+            child = [a for i, a in enumerate(child) if a != "--out" and (i == 0 or child[i - 1] != "--out")]
+            subprocess.run([sys.executable, __file__, *child, "--allocator", "default", "--out", f"{tmp}/d.json"],
+                           check=True, env={**os.environ, "HADNA_MALLOC_TUNING": "0"})
+            baseline = {r["workload"]: r for r in json.loads(Path(f"{tmp}/d.json").read_text())["rows"]}
 
     import torch
 
+    from hadna.utils.allocator import tune_cpu_allocator
+
+    tuned = tune_cpu_allocator() if args.allocator == "tuned" else False
     logging.getLogger("hadna").setLevel(logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,14 +201,19 @@ def main() -> None:
             fn()  # warm-up (and lazy initialisation)
             flops = count_flops(fn)
             times = []
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - t0)
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
             sec = statistics.median(times)
+            user, system = ru1.ru_utime - ru0.ru_utime, ru1.ru_stime - ru0.ru_stime
             rows.append({"workload": name, "nt_per_call": nt, "s_per_call": sec, "nt_per_s": nt / sec,
                          "gflop_per_call": flops / 1e9, "gflop_per_s": flops / sec / 1e9,
-                         "times_s": [round(t, 4) for t in times]})
+                         "times_s": [round(t, 4) for t in times],
+                         "sys_pct": 100 * system / max(user + system, 1e-9),
+                         "minor_faults_per_call": (ru1.ru_minflt - ru0.ru_minflt) / args.repeat})
             print(f"{name}: {nt / sec:,.0f} nt/s", flush=True)
             if args.profile:
                 profiles[name] = profile_table(fn)
@@ -187,12 +221,22 @@ def main() -> None:
         peak = max(peak_before, matmul_peak())
     for r in rows:
         r["pct_of_peak"] = 100 * r["gflop_per_s"] / peak
-    print(f"\nhad-1m on CPU, {torch.get_num_threads()} thread(s); fp32 matmul peak (1024^3) {peak:.1f} GFLOP/s")
-    table = print_table(rows, [("workload", "workload", ""), ("nt_per_s", "nt/s", ",.0f"),
-                               ("gflop_per_s", "GFLOP/s", ".1f"), ("pct_of_peak", "% of peak", ".0f"),
-                               ("s_per_call", "s/call", ".3f"), ("gflop_per_call", "GFLOP/call", ".2f")])
+        if baseline and r["workload"] in baseline:
+            b = baseline[r["workload"]]
+            r.update(default_nt_per_s=b["nt_per_s"], default_sys_pct=b["sys_pct"],
+                     default_pct_of_peak=b["pct_of_peak"], speedup_vs_default=r["nt_per_s"] / b["nt_per_s"])
+    print(f"\nhad-1m on CPU, {torch.get_num_threads()} thread(s); fp32 matmul peak (1024^3) {peak:.1f} GFLOP/s; "
+          f"allocator: {'tuned' if tuned else 'glibc defaults'}")
+    cols = [("workload", "workload", ""), ("nt_per_s", "nt/s", ",.0f"), ("gflop_per_s", "GFLOP/s", ".1f"),
+            ("pct_of_peak", "% of peak", ".0f"), ("sys_pct", "sys CPU %", ".0f"),
+            ("minor_faults_per_call", "faults/call", ",.0f"), ("s_per_call", "s/call", ".3f")]
+    if baseline:
+        cols += [("default_nt_per_s", "nt/s, glibc defaults", ",.0f"), ("default_sys_pct", "sys CPU %, defaults", ".0f"),
+                 ("speedup_vs_default", "speed-up", ".2f")]
+    table = print_table(rows, cols)
     write_json("cpu_speed", {"environment": environment(), "matmul_peak_gflops": peak, "batch": args.batch,
-                             "rows": rows, "profiles": profiles, "table": table}, args.out)
+                             "allocator": "tuned" if tuned else "default", "rows": rows, "profiles": profiles,
+                             "table": table}, args.out)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .errors import HadnaError
+    from .utils.allocator import tune_cpu_allocator
     from .utils.logging import setup_logging
     from .utils.network import downloads_allowed, set_hub_offline
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing reaches the network unless the user allowed it (a teacher config with local_files_only: false
     # switches it back on when that teacher is loaded).
     set_hub_offline(not downloads_allowed(args))
+    tune_cpu_allocator()  # large tensors reuse heap memory instead of mmap + page faults at every call
     try:
         return int(args._module.run(args) or 0)
     except HadnaError as exc:
