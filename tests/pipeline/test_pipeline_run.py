@@ -102,6 +102,13 @@ def test_pipeline_runs_every_stage_and_resumes_after_an_interruption(tmp_path, m
     assert main(["run", str(cfg)]) == 0
     assert "report:" in capsys.readouterr().out
 
+    # 4th: a model added to the benchmark section runs that model only; the t-SNE stage, unchanged, is skipped.
+    had_run = next((run / "benchmark" / "rep").glob("HAD.probe.json"))
+    before = (had_run.stat().st_mtime, (run / "tsne" / "tsne.png").stat().st_mtime)
+    assert main(["run", str(cfg), "benchmark.models=[HAD=student:HAD,MLM=student:MLM,random=preset:had-tiny,kmer]"]) == 0
+    assert (had_run.stat().st_mtime, (run / "tsne" / "tsne.png").stat().st_mtime) == before
+    assert "k-mer" in (run / "benchmark" / "results.md").read_text() and "k-mer" in (run / "report.md").read_text()
+
 
 def test_paper_config_without_teacher_or_genome_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no checkpoints/ or data/ here

@@ -8,8 +8,8 @@ results, intended use, licence). ``pretrained:<name>`` names it wherever a model
     model = HadModel.from_pretrained("pretrained:NAME")   # fp32 unless dtype= is given
     hadna embed --model pretrained:NAME ...
 
-:func:`available_pretrained` lists what this installation ships (nothing yet: the first student is
-being trained, see ``configs/had_1m_primates.yaml``).
+:func:`available_pretrained` lists what this installation ships: ``had-1m-primates`` (had-1m distilled
+from hadna's own 6-mer teacher on four primate chr22 genomes, ``configs/had_1m_primates.yaml``).
 
 :func:`hadna.train.export.pack_pretrained` writes such a directory from a training run's ``final/``
 export; it is how a student gets into the package (weights derived from hadna's own data and teachers

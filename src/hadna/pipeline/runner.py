@@ -17,6 +17,7 @@ continues from its newest checkpoint, an unfinished benchmark from its last fini
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -181,9 +182,11 @@ class Pipeline:
             self._stage(f"pretrain:{name}", lambda n=name: (self.student_dir(n) / "training_summary.json").is_file(),
                         lambda n=name: self.pretrain(n))
         if self.cfg.benchmark:
-            self._stage("benchmark", lambda: (self.run_dir / "benchmark" / "DONE.json").is_file(), self.benchmark)
+            self._stage("benchmark", lambda: _done_with(self.run_dir / "benchmark" / "DONE.json", self._bench_settings()),
+                        self.benchmark)
         if self.cfg.tsne:
-            self._stage("tsne", lambda: (self.run_dir / "tsne" / "tsne.json").is_file(), self.tsne)
+            self._stage("tsne", lambda: (self.run_dir / "tsne" / "tsne.json").is_file()
+                        and _done_with(self.run_dir / "tsne" / "DONE.json", self._tsne_settings()), self.tsne)
         self.state["last_invocation_s"] = round(time.perf_counter() - total, 1)
         self._save_state()
         from .report import write_pipeline_report
@@ -223,6 +226,12 @@ class Pipeline:
         result = run_pretrain(self.recipes[f"student:{name}"], resume=True)
         return {"steps": result.step, "throughput_nt_per_s": _nt_per_s(result)}
 
+    def _bench_settings(self) -> dict[str, Any]:
+        return _plain(self.cfg.benchmark or {})
+
+    def _tsne_settings(self) -> dict[str, Any]:
+        return _plain(to_dict(self.cfg.tsne)) if self.cfg.tsne else {}
+
     def benchmark_config(self):
         from ..eval.runner import BenchmarkConfig
 
@@ -238,7 +247,7 @@ class Pipeline:
         from ..eval.runner import run_benchmark
 
         records, md = run_benchmark(self.benchmark_config())
-        atomic_write_json(self.run_dir / "benchmark" / "DONE.json", {"results": str(md)})
+        atomic_write_json(self.run_dir / "benchmark" / "DONE.json", {"results": str(md), "settings": self._bench_settings()})
         return {"runs": len(records), "results": str(md.relative_to(self.run_dir))}
 
     def tsne(self) -> dict[str, Any]:
@@ -253,8 +262,30 @@ class Pipeline:
         data = load_task(resolve_task(self.resolve_task(t.task)), self.cfg.data_dir)
         summary = tsne_of_models(specs, data, self.run_dir / "tsne", split=t.split, max_samples=t.max_samples,
                                  seed=t.seed, batch_size=t.batch_size, device=resolve_device("auto"))
+        atomic_write_json(self.run_dir / "tsne" / "DONE.json", {"settings": self._tsne_settings()})
         return {"silhouettes": {p["model"]: {"2d": p["silhouette_2d"], "raw": p["silhouette_raw"]}
                                 for p in summary["panels"]}}
+
+
+def _plain(settings: Any) -> Any:
+    """Settings as JSON would store them, so that recorded and current ones compare equal."""
+    return json.loads(json.dumps(settings, default=str))
+
+
+def _done_with(marker: Path, settings: dict[str, Any]) -> bool:
+    """A stage is complete when its marker exists and records the settings it ran with: after the config's
+    benchmark or t-SNE section changes (a model added, say), the stage runs again, and the benchmark then
+    only runs what is missing, since finished seeds are kept."""
+    if not marker.is_file():
+        return False
+    try:
+        recorded = json.loads(marker.read_text()).get("settings")
+    except (ValueError, AttributeError):
+        return False
+    if recorded != settings:
+        log.info("%s: the stage's settings changed since it ran; running it again", marker.parent.name)
+        return False
+    return True
 
 
 def _nt_per_s(result) -> float | None:
