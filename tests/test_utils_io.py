@@ -62,3 +62,19 @@ def test_atomic_directory_creates_a_new_directory(tmp_path):
     with atomic_directory(tmp_path / "fresh") as tmp:
         (tmp / "x").write_text("1")
     assert (tmp_path / "fresh" / "x").read_text() == "1"
+
+
+def test_atomic_directory_gives_private_files_the_usual_mode(tmp_path):
+    """transformers writes model.safetensors 0600; a published directory's files get 0666 less the umask."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "final") as tmp:
+            (tmp / "sub").mkdir()
+            for f in (tmp / "weights", tmp / "sub" / "card"):
+                f.write_text("x")
+                os.chmod(f, 0o600)
+    finally:
+        os.umask(umask)
+    assert {oct(f.stat().st_mode & 0o777) for f in (tmp_path / "final").rglob("*") if f.is_file()} == {oct(0o644)}

@@ -90,13 +90,21 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         raise
 
 
+def _plain_file_mode() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary directory next to ``path``; on success it replaces ``path`` as a whole.
 
     An existing ``path`` is moved aside and deleted only after the new directory is complete, so a reader
     sees the old directory or the new one, never half of one. On an exception the temporary directory is
-    removed and ``path`` is untouched.
+    removed and ``path`` is untouched. Files get the mode a plain ``open()`` would give them (0666 less the
+    umask): some writers (transformers' ``save_pretrained`` for safetensors) create theirs 0600, which left
+    exported weights unreadable to anyone else sharing a checkpoint.
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
@@ -105,6 +113,10 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        mode = _plain_file_mode()
+        for f in tmp.rglob("*"):
+            if f.is_file() and not f.is_symlink():
+                os.chmod(f, mode)
         trash = path.parent / f".{path.name}.old-{os.getpid()}"
         if path.exists():
             os.replace(path, trash)
