@@ -170,3 +170,18 @@ def test_benchmark_seeds_can_differ_per_mode():
     bench.validate()
     assert bench.protocol_for("gue_prom_core_all", "probe", (1, 2, 3, 4, 5)).seeds == [1, 2, 3]
     assert bench.protocol_for("gue_prom_core_all", "finetune", (1, 2, 3, 4, 5)).seeds == [7]
+
+
+def test_task_overrides_of_tasks_outside_the_run_are_unused_but_typos_fail():
+    from hadna.config import ConfigError
+    from hadna.eval.runner import BenchmarkConfig
+
+    # --tasks narrowing a config's list keeps the config's overrides of the other (registered) tasks valid
+    bench = BenchmarkConfig(tasks=["gue_prom_core_all"], models=["kmer"],
+                            task_overrides={"human_enhancers_cohn_testcv": {"cv_folds": 5},
+                                            "gue_prom_core_all": {"max_train_samples": 40}})
+    bench.validate()
+    assert bench.protocol_for("gue_prom_core_all", "probe", (1, 2, 3)).max_train_samples == 40
+    bench.task_overrides["gue_prom_core_al"] = {"cv_folds": 5}
+    with pytest.raises(ConfigError, match="gue_prom_core_al.*did you mean gue_prom_core_all"):
+        bench.validate()
