@@ -17,12 +17,3 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def _seed_torch():
     torch.manual_seed(0)
     yield
-
-
-def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / ||b|| (0 when both are zero)."""
-    a, b = a.detach().double(), b.detach().double()
-    denom = b.norm()
-    if denom == 0:
-        return float((a - b).norm())
-    return float((a - b).norm() / denom)

@@ -9,7 +9,7 @@ import torch
 import transformers
 
 import hadna.models  # noqa: F401  (registers the Auto classes)
-from conftest import relative_error
+from numerics import relative_error
 from hadna import vocab
 from hadna.models import (HadConfig, HadForMaskedLM, HadForSequenceClassification, HadModel,
                           reverse_complement_ids)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import relative_error
+from numerics import relative_error
 from hadna.modules.conv import _conv_forward, causal_conv1d
 
 

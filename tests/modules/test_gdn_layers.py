@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import relative_error
+from numerics import relative_error
 from hadna.modules import BidirectionalGatedDeltaNet, GatedDeltaNet, SelfAttention, SequenceLayout
 from hadna.ops import naive_recurrent_gated_delta_rule
 

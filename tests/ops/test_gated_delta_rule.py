@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import relative_error
+from numerics import relative_error
 from hadna.ops import chunk_gated_delta_rule, naive_recurrent_gated_delta_rule
 
 TOL = 1e-5

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import relative_error
+from numerics import relative_error
 from hadna.ops import chunk_gated_delta_rule, naive_recurrent_gated_delta_rule
 from hadna.ops.gated_delta_rule.chunk import _chunk_forward_autograd, chunk_gated_delta_rule_head_first
 from hadna.ops.gated_delta_rule.chunk_autograd import unit_lower_inverse
