@@ -78,3 +78,14 @@ def test_atomic_directory_gives_private_files_the_usual_mode(tmp_path):
     finally:
         os.umask(umask)
     assert {oct(f.stat().st_mode & 0o777) for f in (tmp_path / "final").rglob("*") if f.is_file()} == {oct(0o644)}
+
+
+def test_umask_is_read_without_changing_it():
+    from hadna.utils.io import _umask
+
+    old = os.umask(0o027)
+    try:
+        assert _umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still in force
+    finally:
+        os.umask(old)

@@ -21,15 +21,30 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import CheckpointError, DataError, DirectoryInUseError
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """The process's umask, read without changing it where the OS allows (Linux >= 4.7 reports it in
+    ``/proc/self/status``); elsewhere set-and-restore under a lock, so that threads of this module never
+    see the temporary value."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
