@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -66,8 +67,6 @@ def test_atomic_directory_creates_a_new_directory(tmp_path):
 
 def test_atomic_directory_gives_private_files_the_usual_mode(tmp_path):
     """transformers writes model.safetensors 0600; a published directory's files get 0666 less the umask."""
-    import os
-
     umask = os.umask(0o022)
     try:
         with atomic_directory(tmp_path / "final") as tmp:
