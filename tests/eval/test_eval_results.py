@@ -208,3 +208,23 @@ def test_conflicting_metrics_for_one_task():
 def test_write_markdown(tmp_path):
     path = write_markdown(build_table([record("H3")]), tmp_path / "out" / "table.md")
     assert path.read_text().startswith("| task | metric | hadna / finetune: mean ± sd (n=5 seeds) |")
+
+
+def test_group_summary_averages_task_means_per_group_and_metric():
+    from hadna.eval.results import group_markdown, group_means
+
+    recs = [record("gue_emp_H3", "a", values=[0.5, 0.7]), record("gue_emp_H4", "a", values=[0.8, 0.8]),
+            record("gue_emp_H3", "b", values=[0.2, 0.4]),
+            record("gue_prom_core_all", "a", values=[0.4]),
+            record("human_enhancers_cohn_testcv", "a", values=[0.9]),      # accuracy: its own row
+            record("H3", "a", values=[0.1])]                               # NT histone, MCC: joins GUE's
+    recs[2].group = ""  # a record written before groups existed: the registry's group is used
+    table = build_table(recs)
+    groups = {(g, m): (tasks, cols) for g, m, tasks, cols in group_means(table)}
+    assert set(groups) == {("histone", "mcc"), ("promoter", "mcc"), ("enhancer", "accuracy")}
+    tasks, cols = groups[("histone", "mcc")]
+    assert tasks == ["H3", "gue_emp_H3", "gue_emp_H4"]
+    assert cols[("a", "finetune")] == pytest.approx([0.1, 0.6, 0.8]) and cols[("b", "finetune")] == pytest.approx([0.3])
+    md = group_markdown(table)
+    assert "| histone | mcc | 3 | 0.500 | 0.300 (1 of 3) |" in md
+    assert "| enhancer | accuracy | 1 | 0.900 | — |" in md

@@ -65,6 +65,7 @@ class RunRecord:
     created: str = ""
     hadna_version: str = ""
     schema: str = SCHEMA
+    group: str = ""  # the task's group (histone, promoter, ...): reports average per group
 
     @classmethod
     def for_task(cls, spec: TaskSpec, model: str, mode: str, config: dict[str, Any] | None = None,
@@ -76,7 +77,8 @@ class RunRecord:
         return cls(task=spec.name, benchmark=spec.benchmark, model=model, mode=mode, metric=spec.metric,
                    config=dict(config or {}), seeds=list(seeds if seeds is not None else spec.seeds),
                    data=dict(data or {}), notes=notes,
-                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"), hadna_version=__version__)
+                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"), hadna_version=__version__,
+                   group=spec.group)
 
     @property
     def done_seeds(self) -> list[int]:

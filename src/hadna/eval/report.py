@@ -19,7 +19,7 @@ import numpy as np
 
 from ..utils.io import atomic_write_text
 from .records import RunRecord, load_records
-from .results import build_table, load_published, to_csv, to_markdown
+from .results import build_table, group_markdown, load_published, to_csv, to_markdown
 
 
 def _fmt_n(values: list[int]) -> str:
@@ -115,6 +115,7 @@ def render_report(records: list[RunRecord], published_csv: str | Path | None = N
     published = load_published(published_csv) if published_csv is not None else None
     table = build_table(records, published, published_models=published_models, metric=metric)
     md = [f"# {title}\n" if title else "", to_markdown(table, show_range=True),
+          "\n## By task group\n\n", group_markdown(table),
           "\n## Protocol of each run\n\n", protocol_markdown(records),
           "\n## Notes\n\n", notes_markdown(records)]
     return "".join(md), to_csv(table)

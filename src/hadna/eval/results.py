@@ -81,6 +81,7 @@ class Row:
     benchmark: str
     metric: str
     is_mean: bool = False  # a benchmark-mean row ("MEAN8"): mean of the per-task means
+    group: str = ""  # histone, promoter, ... (TaskSpec.group); "" for mean rows and ungrouped tasks
 
 
 @dataclass
@@ -141,7 +142,8 @@ def build_table(records: list[RunRecord], published: list[PublishedResult] | Non
         if row is not None and row.metric != m:
             raise DataError(f"task {rec.task}: runs disagree on the primary metric ({row.metric} vs {m}); "
                             f"pass metric= to compare on one metric")
-        rows.setdefault(rec.task, Row(rec.task, rec.benchmark, m))
+        group = rec.group or (TASKS[rec.task].group if rec.task in TASKS else "")  # records before groups existed
+        rows.setdefault(rec.task, Row(rec.task, rec.benchmark, m, group=group))
         first_seen.setdefault(rec.task, i)
         col = (rec.model, rec.mode)
         if col not in columns:
@@ -293,6 +295,46 @@ def to_markdown(table: ResultsTable, digits: int = 3, show_range: bool = False) 
             legend.append("\\* computed here as the mean of the published per-task values.")
     legend += table.notes
     return "\n".join(lines) + "\n" + "\n\n".join(legend) + "\n"
+
+
+def group_means(table: ResultsTable) -> list[tuple[str, str, list[str], dict[tuple[str, str], list[float]]]]:
+    """Per (task group, metric): the group's tasks and, per run column, the per-task means it has.
+
+    Groups come from :attr:`TaskSpec.group` (``other`` where a task has none), in order of first row;
+    a group whose tasks use different metrics is split by metric, since an accuracy and an MCC do not
+    average. Benchmark-mean rows are left out.
+    """
+    order: dict[tuple[str, str], list[str]] = {}
+    for row in table.rows:
+        if not row.is_mean:
+            order.setdefault((row.group or "other", row.metric), []).append(row.task)
+    out = []
+    for (group, metric), tasks in order.items():
+        per_col = {col: [table.cells[(t, col)].mean for t in tasks if (t, col) in table.cells]
+                   for col in table.run_columns}
+        out.append((group, metric, tasks, per_col))
+    return out
+
+
+def group_markdown(table: ResultsTable, digits: int = 3) -> str:
+    """Markdown summary by task group: the mean of the per-task means of each column, with how many of
+    the group's tasks it covers where that is not all of them."""
+    groups = group_means(table)
+    headers = ["group", "metric", "tasks", *(table.column_label(c) for c in table.run_columns)]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * (len(headers) - 2)) + "|"]
+    for group, metric, tasks, per_col in groups:
+        cells = [group, metric, str(len(tasks))]
+        for col in table.run_columns:
+            vals = per_col[col]
+            if not vals:
+                cells.append("—")
+            else:
+                text = f"{statistics.fmean(vals):.{digits}f}"
+                cells.append(text if len(vals) == len(tasks) else f"{text} ({len(vals)} of {len(tasks)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    legend = ("Cells: the mean over the group's tasks of each task's mean over seeds; \"(k of n)\" where a "
+              "column ran only k of the group's n tasks, so such cells are not comparable with full ones.")
+    return "\n".join(lines) + "\n\n" + legend + "\n"
 
 
 def write_csv(table: ResultsTable, path: str | Path, digits: int = 4) -> Path:

@@ -94,6 +94,8 @@ class TaskSpec:
     hf_config: str | None = None
     description: str = ""
     notes: str = ""
+    #: what the task measures (histone, promoter, enhancer, splice, ...): reports average per group
+    group: str = ""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values that cannot describe a task."""
@@ -217,10 +219,14 @@ _GB_TASKS: list[tuple[str, tuple[str, ...], int, str]] = [
     ("human_ocr_ensembl", ("negative", "positive"), 512,
      "human open chromatin regions (Ensembl) vs negatives; 71-593 bp (median 315), 139,804/34,952"),
 ]
+_GB_GROUPS = {"dummy_mouse_enhancers_ensembl": "enhancer", "demo_coding_vs_intergenomic_seqs": "coding",
+              "demo_human_or_worm": "species", "human_enhancers_cohn": "enhancer",
+              "human_enhancers_ensembl": "enhancer", "human_ensembl_regulatory": "regulatory",
+              "human_nontata_promoters": "promoter", "human_ocr_ensembl": "open chromatin"}
 for _name, _classes, _max_len, _desc in _GB_TASKS:
     register(TaskSpec(
         name=_name, num_classes=len(_classes), class_names=_classes, max_length=_max_len, path=_name,
-        description=_desc,
+        description=_desc, group=_GB_GROUPS[_name],
         # Hub copies uploaded by a GB author (columns `seq`, `label`); which splits each copy holds is
         # UNCERTAIN (some cards list only `train`). Used only with an explicit --hf option.
         hf_dataset=f"katarinagresova/Genomic_Benchmarks_{_name}",
@@ -262,6 +268,7 @@ for _name, _k, _max_len, _metric, _classes, _desc in _NT_TASKS:
     register(TaskSpec(
         name=_name, num_classes=_k, class_names=_classes, max_length=_max_len, metric=_metric, path=_name,
         hf_config=_name, description=_desc, **_NT_COMMON,
+        group=("histone" if _name.startswith("H") else _name.split("_")[0].replace("enhancers", "enhancer")),
     ))
 
 # --- GUE offline stand-ins ----------------------------------------------------------------------
@@ -278,7 +285,7 @@ for _mark in ("H3", "H3K14ac", "H3K36me3", "H3K4me1", "H3K4me2", "H3K4me3", "H3K
     register(TaskSpec(
         name=f"gue_emp_{_mark}", num_classes=2, class_names=_BINARY, max_length=500, path=f"gue/EMP/{_mark}",
         files={"train": "dev.csv", "test": "test.csv"},
-        description=f"GUE EMP {_mark}: yeast histone mark, 500 bp (same source as NT's {_mark})",
+        description=f"GUE EMP {_mark}: yeast histone mark, 500 bp (same source as NT's {_mark})", group="histone",
         notes="GUE ships only dev and test for EMP: we train on dev (validation split off it) and test on "
               "test. " + _GUE_NOT_NT,
         **_GUE_COMMON,
@@ -293,12 +300,13 @@ for _name, _len, _desc in [
         name=f"gue_{_name}", num_classes=2, class_names=_BINARY, max_length=_len, path=f"gue/prom/{_name}",
         files={"train": "train.csv", "validation": "dev.csv", "test": "test.csv"},
         description=f"GUE {_name}: {_desc}", notes="dev.csv is the validation split. " + _GUE_NOT_NT,
+        group="promoter",
         **_GUE_COMMON,
     ))
 register(TaskSpec(
     name="gue_splice_reconstructed", num_classes=3, class_names=None, max_length=400,
     path="gue/splice/reconstructed", files={"train": "dev.csv", "test": "test.csv"},
-    description="GUE splice/reconstructed: 3-class splice-site classification, 400 bp",
+    description="GUE splice/reconstructed: 3-class splice-site classification, 400 bp", group="splice",
     notes="GUE ships only dev and test for splice: we train on dev and test on test. " + _GUE_NOT_NT,
     **_GUE_COMMON,
 ))
@@ -312,13 +320,15 @@ register(TaskSpec(
     max_length=500, metric="accuracy", layout="split_files",
     path="genomic_benchmarks_partial/human_enhancers_cohn", files={"train": "test.tsv"}, no_test="kfold",
     cv_folds=5, description="human_enhancers_cohn official TEST split only (6,948 x 500 bp): 5-fold CV within it",
+    group="enhancer",
     notes="No train split is available offline: results are 5-fold cross-validation within the official "
           "test split. " + _GB_PARTIAL_NOTE,
 ))
-for _name, _classes in [("human_ensembl_regulatory_sample", ("enhancer", "ocr", "promoter")),
-                        ("human_ocr_ensembl_sample", ("negative", "positive"))]:
+for _name, _classes, _group in [("human_ensembl_regulatory_sample", ("enhancer", "ocr", "promoter"), "regulatory"),
+                                ("human_ocr_ensembl_sample", ("negative", "positive"), "open chromatin")]:
     register(TaskSpec(
         name=_name, benchmark="custom", num_classes=len(_classes), class_names=_classes, max_length=512,
+        group=_group,
         metric="accuracy", layout="split_files", path=f"genomic_benchmarks_partial/{_name}",
         files={"train": "train.tsv"}, no_test="holdout", test_fraction=0.2,
         description=f"500-per-class subsample of the official {_name.removesuffix('_sample')} train split",
