@@ -25,6 +25,9 @@ Allocator: like the ``hadna`` command line, the benchmark raises glibc's mmap/tr
 process-wide) and prints both side by side. Each row records the system-CPU share of the timed calls and
 the minor page faults per call, where the defaults' cost shows.
 
+``--ceiling`` times every matmul shape of each workload alone (:func:`gemm_ceiling`): the % of peak a
+workload could reach if its element-wise work were free, which bounds what fusing can buy.
+
 ``--profile`` adds torch.profiler's top operators by self CPU time per workload (printed and saved in
 the JSON). Results: a Markdown table and ``benchmarks/results/cpu_speed.json`` (or ``--out``).
 """
@@ -153,6 +156,64 @@ def profile_table(fn: Callable[[], None], rows: int = 15) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48)
 
 
+_GEMM_OPS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+
+
+def _gemm_flops(op: str, shapes: list[list[int]]) -> int:
+    """2 x multiply-adds of a matmul-family op from its input shapes (profiler order)."""
+    a, b = (shapes[0], shapes[1]) if op in ("aten::mm", "aten::bmm") else (shapes[1], shapes[2])
+    batch = a[0] if len(a) == 3 else 1
+    return 2 * batch * a[-2] * a[-1] * b[-1]
+
+
+def _time_gemm_alone(op: str, shapes: list[list[int]], repeat: int = 7) -> float:
+    """Median seconds of one op on fresh contiguous fp32 inputs of the recorded shapes."""
+    import torch
+
+    args = [torch.randn(*sh) for sh in shapes[:3 if op in ("aten::addmm", "aten::baddbmm") else 2]]
+    fn = {"aten::mm": torch.mm, "aten::bmm": torch.bmm, "aten::addmm": torch.addmm,
+          "aten::baddbmm": torch.baddbmm}[op]
+    fn(*args)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def gemm_ceiling(fn: Callable[[], None], flops: int, peak: float) -> dict[str, float]:
+    """How far matmul speed alone could take a workload.
+
+    One profiled call (shapes recorded) lists every matmul-family op; each distinct shape is then timed
+    alone on contiguous inputs. ``ceiling_pct_of_peak``: the workload's FLOPs over the summed isolated
+    matmul time, as % of the 1024^3 peak, i.e. the share of peak reached if every element-wise pass, copy
+    and Python line cost nothing and every matmul ran as fast as it does alone. Attention (SDPA) FLOPs
+    stay in the numerator, so for workloads with attention the ceiling is slightly optimistic.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        t0 = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - t0
+    in_model_us, alone_s, gemm_flops = 0.0, 0.0, 0
+    for ev in prof.key_averages(group_by_input_shape=True):
+        if ev.key not in _GEMM_OPS:
+            continue
+        shapes = [list(sh) for sh in ev.input_shapes if sh]
+        in_model_us += ev.self_cpu_time_total
+        gemm_flops += ev.count * _gemm_flops(ev.key, shapes)
+        alone_s += ev.count * _time_gemm_alone(ev.key, shapes)
+    total_us = sum(ev.self_cpu_time_total for ev in prof.key_averages())
+    return {"gemm_share_of_time_pct": 100 * in_model_us / max(total_us, 1e-9),
+            "gemm_gflops_in_model": gemm_flops / max(in_model_us * 1e-6, 1e-12) / 1e9,
+            "gemm_gflops_alone": gemm_flops / max(alone_s, 1e-12) / 1e9,
+            "gemm_flop_share_pct": 100 * gemm_flops / max(flops, 1),
+            "ceiling_pct_of_peak": 100 * flops / max(alone_s, 1e-12) / 1e9 / peak,
+            "profiled_wall_s": wall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=8, help="windows per 1-kb step (default 8)")
@@ -160,6 +221,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--only", default=None, help="comma-separated workload names")
     parser.add_argument("--profile", action="store_true", help="also print/save torch.profiler op tables")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also time every matmul shape of each workload alone: the %% of peak the "
+                             "workload could reach if everything but its matmuls were free")
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/cpu_speed.json)")
     parser.add_argument("--allocator", choices=["tuned", "default"], default="tuned",
                         help="glibc malloc thresholds: hadna's (as the CLI sets them) or glibc's defaults")
@@ -218,6 +282,8 @@ def main() -> None:
             if args.profile:
                 profiles[name] = profile_table(fn)
                 print(profiles[name])
+            if args.ceiling:
+                rows[-1].update(gemm_ceiling(fn, flops, peak_before))
         peak = max(peak_before, matmul_peak())
     for r in rows:
         r["pct_of_peak"] = 100 * r["gflop_per_s"] / peak
@@ -230,6 +296,11 @@ def main() -> None:
     cols = [("workload", "workload", ""), ("nt_per_s", "nt/s", ",.0f"), ("gflop_per_s", "GFLOP/s", ".1f"),
             ("pct_of_peak", "% of peak", ".0f"), ("sys_pct", "sys CPU %", ".0f"),
             ("minor_faults_per_call", "faults/call", ",.0f"), ("s_per_call", "s/call", ".3f")]
+    if args.ceiling:
+        cols += [("gemm_share_of_time_pct", "matmul % of op time", ".0f"),
+                 ("gemm_gflops_in_model", "matmul GFLOP/s in model", ".1f"),
+                 ("gemm_gflops_alone", "same matmuls alone", ".1f"),
+                 ("ceiling_pct_of_peak", "ceiling % of peak", ".0f")]
     if baseline:
         cols += [("default_nt_per_s", "nt/s, glibc defaults", ",.0f"), ("default_sys_pct", "sys CPU %, defaults", ".0f"),
                  ("speedup_vs_default", "speed-up", ".2f")]
