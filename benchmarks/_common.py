@@ -33,6 +33,30 @@ def time_fn(fn: Callable[[], Any], warmup: int = 1, repeat: int = 3, min_time: f
     return {"median_s": statistics.median(times), "min_s": min(times), "runs": len(times)}
 
 
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call by torch's ``FlopCounterMode``, with attention's CPU kernels counted.
+
+    torch registers FLOP formulas for the CUDA attention kernels only: on the CPU,
+    ``scaled_dot_product_attention`` dispatches to ``_scaled_dot_product_flash_attention_for_cpu`` (and
+    its backward), which the stock counter scores as 0 FLOPs. They get the same formulas as the CUDA
+    flash kernels (QK^T and PV forward; five batched matmuls backward; non-causal)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+    def forward(q, k, v, *args, out_shape=None, **kwargs) -> int:  # arguments arrive as shapes
+        return sdpa_flop_count(q, k, v)
+
+    def backward(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_backward_flop_count(grad_out, q, k, v)
+
+    aten = torch.ops.aten
+    mapping = {aten._scaled_dot_product_flash_attention_for_cpu: forward,
+               aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
 def environment() -> dict[str, Any]:
     import torch
 

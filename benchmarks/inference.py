@@ -42,9 +42,7 @@ def tokens_for(model: str, nt: int) -> int:
 def measure(model: str, nt: int, batch: int, repeat: int = 3, count_flops: bool = True) -> dict:
     """Runs in a subprocess (see _common.run_isolated)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from _common import time_fn
+    from _common import count_flops, time_fn
 
     net = build(model)
     n_tok = tokens_for(model, nt)
@@ -53,10 +51,7 @@ def measure(model: str, nt: int, batch: int, repeat: int = 3, count_flops: bool 
     flops = None
     with torch.inference_mode():
         if count_flops:
-            counter = FlopCounterMode(display=False)
-            with counter:
-                net(ids[:1])
-            flops = counter.get_total_flops()
+            flops = count_flops(lambda: net(ids[:1]))
         t = time_fn(lambda: net(ids), warmup=1, repeat=repeat)
     params = sum(p.numel() for p in net.parameters())
     return {"model": model, "nt": nt, "tokens": n_tok, "batch": batch, "params": params,
