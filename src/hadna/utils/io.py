@@ -48,6 +48,11 @@ def _umask() -> int:
     return mask
 
 
+def _plain_file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file: 0666 less the umask."""
+    return 0o666 & ~_umask()
+
+
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -92,7 +97,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())
+    os.chmod(tmp_path, _plain_file_mode())
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -105,10 +110,6 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         raise
 
 
-def _plain_file_mode() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
