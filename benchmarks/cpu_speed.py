@@ -187,22 +187,23 @@ def gemm_ceiling(fn: Callable[[], None], flops: int, peak: float) -> dict[str, f
     already fused: its time in the model is taken as is.
     """
     from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         t0 = time.perf_counter()
         fn()
         wall = time.perf_counter() - t0
-    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
-
+    # attention is already one fused kernel: its time in the model counts as its time alone
+    attention = {_ATTENTION_OPS[0]: (sdpa_flop_count, 3), _ATTENTION_OPS[1]: (sdpa_backward_flop_count, 4)}
     in_model_us, alone_s, gemm_flops = 0.0, 0.0, 0
     for ev in prof.key_averages(group_by_input_shape=True):
         shapes = [list(sh) for sh in ev.input_shapes if sh]
         if ev.key in _GEMM_OPS:
             gemm_flops += ev.count * _gemm_flops(ev.key, shapes)
             alone_s += ev.count * _time_gemm_alone(ev.key, shapes)
-        elif ev.key in _ATTENTION_OPS:  # already one fused kernel: its time in the model counts as "alone"
-            count = sdpa_flop_count if ev.key.endswith("_for_cpu") else sdpa_backward_flop_count
-            gemm_flops += ev.count * count(*shapes[:3 if ev.key.endswith("_for_cpu") else 4])
+        elif ev.key in attention:
+            count, n_shapes = attention[ev.key]   # (grad_out,) query, key, value
+            gemm_flops += ev.count * count(*shapes[:n_shapes])
             alone_s += ev.self_cpu_time_total * 1e-6
         else:
             continue
