@@ -241,3 +241,47 @@ def test_embed_file_prefers_the_id_column_over_name(tmp_path):
     (tmp_path / "rep.csv").write_text("id,id,sequence\na,b,ACGT\n")  # a repeated header is still ambiguous
     with pytest.raises(DataError, match="2 columns could hold the ids"):
         embed_file(model, tmp_path / "rep.csv", tmp_path / "out2.npy")
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference batches on a CPU: capped in nucleotides (the cache-friendly size), results unchanged
+# ------------------------------------------------------------------------------------------------
+
+def test_cpu_inference_batches_are_capped_in_nucleotides_and_change_no_result(monkeypatch):
+    from hadna.eval import inference
+    from hadna.eval.model_base import CPU_BATCH_NT
+
+    model = load_eval_model(parse_model_spec("preset:had-tiny"), 2, seed=0, device="cpu")
+    assert model.batch_nt_cap == CPU_BATCH_NT
+    rng = np.random.default_rng(3)
+    lengths = [1500] * 5 + [700] * 7 + [31] + [2 * CPU_BATCH_NT]  # the last alone, whatever the cap
+    seqs = ["".join(rng.choice(list("ACGT"), n)) for n in lengths]
+    seen: list[list[int]] = []
+    real = inference.iter_batches_by_length
+
+    def spy(*args, **kwargs):
+        batches = real(*args, **kwargs)
+        seen.append([len(b) for b in batches])
+        return batches
+
+    monkeypatch.setattr(inference, "iter_batches_by_length", spy)
+    feats, _ = embed_sequences(model, seqs, batch_size=128)
+    logits, _ = predict_logits(model, seqs, batch_size=256)
+    # longest first, each batch sized by its first (longest) row: 8,192 alone; 4,096 // 1,500 = 2 rows
+    # three times (the last pairs a 1,500 with a 700); 4,096 // 700 = 5 rows; the last 700 with the 31
+    assert seen[0] == seen[1] == [1, 2, 2, 2, 5, 2], seen
+    one_by_one = np.concatenate([embed_sequences(model, [s], batch_size=1)[0] for s in seqs])
+    np.testing.assert_allclose(feats, one_by_one, rtol=1e-4, atol=1e-5)
+    assert np.allclose(logits, np.concatenate([predict_logits(model, [s], batch_size=1)[0] for s in seqs]),
+                       rtol=1e-4, atol=1e-5)
+
+
+def test_kmer_baseline_batches_by_sequence_count_only():
+    from hadna.eval.models import iter_batches_by_length
+
+    model = load_eval_model(parse_model_spec("kmer"), 2, device="cpu")
+    assert model.batch_nt_cap is None
+    assert [len(b) for b in iter_batches_by_length([1000] * 300, 128, model.batch_nt_cap)] == [128, 128, 44]
+    assert [len(b) for b in iter_batches_by_length([1000] * 10, 128, 4096)] == [4, 4, 2]
+    with pytest.raises(ConfigError, match="max_tokens must be >= 1"):
+        iter_batches_by_length([10], 4, 0)

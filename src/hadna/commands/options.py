@@ -77,8 +77,8 @@ def add_protocol_arguments(p: argparse.ArgumentParser, with_mode: bool = True) -
     g.add_argument("--cv-folds", type=int, default=None, help="folds for tasks without a test split (default: the task's)")
     g.add_argument("--probe-c-grid", default=None, metavar="LIST",
                    help="probe: inverse regularisation strengths to search (default 1e-5,...,100)")
-    g.add_argument("--eval-batch-size", type=int, default=None, help="batch size for prediction (default 256)")
-    g.add_argument("--embed-batch-size", type=int, default=None, help="batch size for probe embeddings (default 128)")
+    g.add_argument("--eval-batch-size", type=int, default=None, help="most sequences per prediction batch (default 256; on a CPU also at most 4,096 nt)")
+    g.add_argument("--embed-batch-size", type=int, default=None, help="most sequences per probe-embedding batch (default 128; on a CPU also at most 4,096 nt)")
 
 
 def protocol_overrides(args: argparse.Namespace) -> dict[str, Any]:

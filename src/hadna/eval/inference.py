@@ -1,7 +1,9 @@
 """Batched inference of a model under evaluation: logits and pooled embeddings of many sequences.
 
 Sequences are batched by length (longest first), which changes no result: every output row goes
-back to its input index, and padding is masked inside the models. Outputs are written into one
+back to its input index, and padding is masked inside the models. A batch holds at most ``batch_size``
+sequences and, for a neural model on a CPU, at most
+:data:`~hadna.eval.model_base.CPU_BATCH_NT` padded nucleotides (the model's ``batch_nt_cap``). Outputs are written into one
 preallocated array (optionally a memory-mapped ``.npy``), so memory stays at one batch of
 activations plus the ``[N, K]`` / ``[N, D]`` result.
 """
@@ -49,7 +51,8 @@ def predict_logits(model: EvalModel, seqs: Sequence[str], batch_size: int = 256,
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
     start = time.perf_counter()
     try:
-        for idx in progress(iter_batches_by_length(lengths, batch_size), desc=desc, disable=_off(show_progress)):
+        batches = iter_batches_by_length(lengths, batch_size, model.batch_nt_cap)
+        for idx in progress(batches, desc=desc, disable=_off(show_progress)):
             logits = model.logits([seqs[i] for i in idx], rc_average=rc_average)
             out[idx] = logits.float().cpu().numpy()
     finally:
@@ -74,7 +77,8 @@ def embed_sequences(model: EvalModel, seqs: Sequence[str], batch_size: int = 128
     lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=n)
     start = time.perf_counter()
     try:
-        for idx in progress(iter_batches_by_length(lengths, batch_size), desc=desc, disable=_off(show_progress)):
+        batches = iter_batches_by_length(lengths, batch_size, model.batch_nt_cap)
+        for idx in progress(batches, desc=desc, disable=_off(show_progress)):
             out[idx] = model.features([seqs[i] for i in idx]).float().cpu().numpy()
     finally:
         model.train(was_training)

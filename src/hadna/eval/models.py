@@ -164,6 +164,10 @@ class KmerEvalModel(EvalModel):
         self.notes = [f"k-mer baseline: frequencies of every k-mer for k in {describe_ks(self.ks)} "
                       f"({self.hidden_size:,} features; k-mers with N not counted), forward strand"]
 
+    @property
+    def batch_nt_cap(self) -> int | None:
+        return None  # counting k-mers keeps no activations: batch size is only Python overhead here
+
     def head_parameters(self) -> list[nn.Parameter]:
         return []
 
@@ -204,21 +208,25 @@ _WARNED_OUTLIERS: set[tuple[int, int, int, int]] = set()
 def iter_batches_by_length(lengths: Sequence[int] | np.ndarray, batch_size: int,
                            max_tokens: int | None = None) -> list[np.ndarray]:
     """Index batches for inference: a stable sort by decreasing length, then at most ``batch_size``
-    sequences and at most ``max_tokens`` padded nucleotides (rows x the batch's longest) per batch.
+    sequences and at most a budget of padded nucleotides (rows x the batch's longest) per batch.
 
     The one batching helper of the inference paths (probe embeddings, ``hadna embed``, fine-tuning's
     validation/test predictions); the order changes no result (outputs go back to their index).
-    ``max_tokens`` defaults to ``batch_size`` x the 95th-percentile length: homogeneous data gets
+    The budget is ``batch_size`` x the 95th-percentile length, lowered to ``max_tokens`` when given
+    (the model's :attr:`~hadna.eval.model_base.EvalModel.batch_nt_cap`): homogeneous data gets
     full batches, while one 100 kb sequence among 200 nt ones is embedded alone instead of padding a
-    whole batch to 100 kb. Outliers (over ``OUTLIER_FACTOR`` x the median length) are logged once.
+    whole batch to 100 kb; a batch always holds at least one sequence. Outliers (over
+    ``OUTLIER_FACTOR`` x the median length) are logged once.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.size == 0:
         return []
     if batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    if max_tokens is None:
-        max_tokens = batch_size * max(int(np.percentile(lengths, 95, method="higher")), 1)
+    if max_tokens is not None and max_tokens < 1:
+        raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
+    budget = batch_size * max(int(np.percentile(lengths, 95, method="higher")), 1)
+    max_tokens = budget if max_tokens is None else min(budget, max_tokens)
     median = max(float(np.median(lengths)), 1.0)
     outliers = np.flatnonzero(lengths > OUTLIER_FACTOR * median)
     key = (lengths.size, int(median), int(lengths.max()), outliers.size)

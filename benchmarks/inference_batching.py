@@ -1,0 +1,71 @@
+"""Inference batches on a CPU: capped at ``CPU_BATCH_NT`` padded nucleotides vs sequence count only.
+
+    python benchmarks/inference_batching.py                  # 100, 300 and 500 bp, torch's default threads
+    python benchmarks/inference_batching.py --threads 1 --lengths 500 --n 1000
+
+Embeds ``--n`` random sequences per length (lengths drawn uniformly from 90-100% of the nominal one, like a
+task's) through the probe's path (:func:`hadna.eval.inference.embed_sequences`, batch size 128, the
+``--embed-batch-size`` default) with the had-1m preset, once with the model's CPU cap and once without
+it, alternated ``--repeat`` times in one process so that both see the same machine. Prints nt/s of both,
+their ratio, and writes ``benchmarks/results/inference_batching.json`` (or ``--out``). The glibc allocator
+is tuned first, as the ``hadna`` command line does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from _common import environment, print_table, write_json
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lengths", default="100,300,500", help="nominal lengths in nt, comma-separated")
+    parser.add_argument("--n", type=int, default=None, help="sequences per length (default: 400k nt worth)")
+    parser.add_argument("--repeat", type=int, default=2, help="alternated runs per setting (medians)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/inference_batching.json)")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from hadna.utils.allocator import tune_cpu_allocator
+
+    tune_cpu_allocator()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from hadna.eval.inference import embed_sequences
+    from hadna.eval.model_base import CPU_BATCH_NT
+    from hadna.eval.models import load_eval_model, parse_model_spec
+
+    model = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu")
+    settings = {"capped": CPU_BATCH_NT, "uncapped": None}
+    rows = []
+    for length in (int(x) for x in args.lengths.split(",")):
+        rng = np.random.default_rng(length)
+        n = args.n or max(256, 400_000 // length)
+        seqs = ["".join(rng.choice(list("ACGT"), int(length * rng.uniform(0.9, 1.0)))) for _ in range(n)]
+        speeds: dict[str, list[float]] = {name: [] for name in settings}
+        for _ in range(args.repeat):
+            for name, cap in settings.items():
+                type(model).batch_nt_cap = property(lambda self, c=cap: c)  # the setting under test
+                _, tp = embed_sequences(model, seqs, batch_size=128, show_progress=False)
+                speeds[name].append(tp.nt_per_s)
+        row = {"length": length, "sequences": n, **{f"{k}_nt_s": statistics.median(v) for k, v in speeds.items()},
+               "runs": speeds}
+        row["ratio"] = row["capped_nt_s"] / row["uncapped_nt_s"]
+        rows.append(row)
+        print(f"{length} bp: capped {row['capped_nt_s']:,.0f} nt/s, uncapped {row['uncapped_nt_s']:,.0f} nt/s",
+              flush=True)
+    env = environment()
+    print(f"\nhad-1m embedding on CPU, {env['threads']} thread(s), batch size 128, cap {CPU_BATCH_NT:,} nt")
+    print_table(rows, [("length", "length (bp)", ""), ("sequences", "sequences", ","),
+                       ("uncapped_nt_s", "nt/s, 128 per batch", ",.0f"),
+                       ("capped_nt_s", f"nt/s, also <= {CPU_BATCH_NT:,} nt", ",.0f"), ("ratio", "ratio", ".2f")])
+    write_json("inference_batching", {"environment": env, "cap_nt": CPU_BATCH_NT, "rows": rows}, args.out)
+
+
+if __name__ == "__main__":
+    main()
