@@ -19,6 +19,28 @@ import statistics
 from _common import environment, print_table, write_json
 
 
+def measure(model, cls, settings: dict, length: int, n: int | None, repeat: int) -> dict:
+    """One row: nt/s of every setting on ``n`` sequences of about ``length`` nt, alternated ``repeat`` times."""
+    import numpy as np
+
+    from hadna.eval.inference import embed_sequences
+
+    rng = np.random.default_rng(length)
+    n = n or max(256, 400_000 // length)
+    seqs = ["".join(rng.choice(list("ACGT"), int(length * rng.uniform(0.9, 1.0)))) for _ in range(n)]
+    speeds: dict[str, list[float]] = {name: [] for name in settings}
+    for _ in range(repeat):
+        for name, cap in settings.items():
+            cls.batch_nt_cap = property(lambda self, c=cap: c)  # the setting under test
+            _, tp = embed_sequences(model, seqs, batch_size=128, show_progress=False)
+            speeds[name].append(tp.nt_per_s)
+    row = {"length": length, "sequences": n, **{f"{k}_nt_s": statistics.median(v) for k, v in speeds.items()},
+           "runs": speeds}
+    row["ratio"] = row["capped_nt_s"] / row["uncapped_nt_s"]
+    print(f"{length} bp: capped {row['capped_nt_s']:,.0f} nt/s, uncapped {row['uncapped_nt_s']:,.0f} nt/s", flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", default="100,300,500", help="nominal lengths in nt, comma-separated")
@@ -28,7 +50,6 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/inference_batching.json)")
     args = parser.parse_args()
 
-    import numpy as np
     import torch
 
     from hadna.utils.allocator import tune_cpu_allocator
@@ -36,30 +57,23 @@ def main() -> None:
     tune_cpu_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from hadna.eval.inference import embed_sequences
-    from hadna.eval.model_base import CPU_BATCH_NT
     from hadna.eval.models import load_eval_model, parse_model_spec
+    from hadna.utils.batching import CPU_BATCH_NT
 
     model = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu")
     settings = {"capped": CPU_BATCH_NT, "uncapped": None}
+    env = environment()  # the load average before the runs
     rows = []
-    for length in (int(x) for x in args.lengths.split(",")):
-        rng = np.random.default_rng(length)
-        n = args.n or max(256, 400_000 // length)
-        seqs = ["".join(rng.choice(list("ACGT"), int(length * rng.uniform(0.9, 1.0)))) for _ in range(n)]
-        speeds: dict[str, list[float]] = {name: [] for name in settings}
-        for _ in range(args.repeat):
-            for name, cap in settings.items():
-                type(model).batch_nt_cap = property(lambda self, c=cap: c)  # the setting under test
-                _, tp = embed_sequences(model, seqs, batch_size=128, show_progress=False)
-                speeds[name].append(tp.nt_per_s)
-        row = {"length": length, "sequences": n, **{f"{k}_nt_s": statistics.median(v) for k, v in speeds.items()},
-               "runs": speeds}
-        row["ratio"] = row["capped_nt_s"] / row["uncapped_nt_s"]
-        rows.append(row)
-        print(f"{length} bp: capped {row['capped_nt_s']:,.0f} nt/s, uncapped {row['uncapped_nt_s']:,.0f} nt/s",
-              flush=True)
-    env = environment()
+    cls = type(model)
+    original = cls.__dict__.get("batch_nt_cap")
+    try:
+        for length in (int(x) for x in args.lengths.split(",")):
+            rows.append(measure(model, cls, settings, length, args.n, args.repeat))
+    finally:
+        if original is None:
+            del cls.batch_nt_cap
+        else:
+            cls.batch_nt_cap = original
     print(f"\nhad-1m embedding on CPU, {env['threads']} thread(s), batch size 128, cap {CPU_BATCH_NT:,} nt")
     print_table(rows, [("length", "length (bp)", ""), ("sequences", "sequences", ","),
                        ("uncapped_nt_s", "nt/s, 128 per batch", ",.0f"),

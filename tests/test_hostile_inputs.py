@@ -35,12 +35,12 @@ def _fresh_log_handlers():
     """hadna's CLI installs its stderr log handler once; drop it so each test's captured stderr gets one."""
     import logging
 
-    import hadna.eval.models
+    import hadna.utils.batching
 
     logger = logging.getLogger("hadna")
     for h in [h for h in logger.handlers if getattr(h, "_hadna", False)]:
         logger.removeHandler(h)
-    hadna.eval.models._WARNED_OUTLIERS.clear()  # the once-per-data-set outlier warning: fresh for every test
+    hadna.utils.batching._WARNED_OUTLIERS.clear()  # the once-per-data-set outlier warning: fresh for every test
     yield
 
 

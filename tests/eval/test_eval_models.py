@@ -249,7 +249,7 @@ def test_embed_file_prefers_the_id_column_over_name(tmp_path):
 
 def test_cpu_inference_batches_are_capped_in_nucleotides_and_change_no_result(monkeypatch):
     from hadna.eval import inference
-    from hadna.eval.model_base import CPU_BATCH_NT
+    from hadna.utils.batching import CPU_BATCH_NT
 
     model = load_eval_model(parse_model_spec("preset:had-tiny"), 2, seed=0, device="cpu")
     assert model.batch_nt_cap == CPU_BATCH_NT
@@ -277,11 +277,35 @@ def test_cpu_inference_batches_are_capped_in_nucleotides_and_change_no_result(mo
 
 
 def test_kmer_baseline_batches_by_sequence_count_only():
-    from hadna.eval.models import iter_batches_by_length
+    from hadna.utils.batching import iter_batches_by_length
 
     model = load_eval_model(parse_model_spec("kmer"), 2, device="cpu")
     assert model.batch_nt_cap is None
     assert [len(b) for b in iter_batches_by_length([1000] * 300, 128, model.batch_nt_cap)] == [128, 128, 44]
+
+
+def test_a_nucleotide_cap_only_ever_lowers_the_batch_budget():
+    from hadna.utils.batching import iter_batches_by_length
+
+    lengths = [50] * 200 + [20_000]
+
+    def sizes(cap):
+        return [len(b) for b in iter_batches_by_length(lengths, 64, cap)]
+
+    assert sizes(10 ** 9) == sizes(None) == [1, 64, 64, 64, 8]   # a cap above the p95 budget changes nothing
+    assert sizes(1_000) == [1] + [20] * 10                        # below it, it is the bound
     assert [len(b) for b in iter_batches_by_length([1000] * 10, 128, 4096)] == [4, 4, 2]
     with pytest.raises(ConfigError, match="max_tokens must be >= 1"):
         iter_batches_by_length([10], 4, 0)
+
+
+def test_had_embed_batches_under_the_cpu_cap_and_matches_one_at_a_time():
+    from hadna.utils.batching import CPU_BATCH_NT
+
+    torch.manual_seed(0)
+    model = HadModel(HadConfig.preset("had-tiny"))
+    rng = np.random.default_rng(1)
+    seqs = ["".join(rng.choice(list("ACGT"), n)) for n in (CPU_BATCH_NT + 7, 900, 40, 2500, 900, 13)]
+    got = model.embed(seqs, batch_size=64)
+    alone = torch.cat([model.embed([s]) for s in seqs])
+    torch.testing.assert_close(got, alone, rtol=1e-4, atol=1e-5)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..utils.batching import CPU_BATCH_NT
+
 HELP = "write pooled embeddings of the sequences in a FASTA/CSV/TSV/parquet file to .npy or .parquet"
 DESCRIPTION = """\
 Streams the input in chunks (bounded memory), validates every sequence (errors name the record or
@@ -22,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--input", required=True, metavar="FILE", help="FASTA (.fa/.fasta/.fna[.gz]), .csv/.tsv[.gz] or .parquet")
     p.add_argument("--out", required=True, metavar="FILE", help="output .npy or .parquet")
-    p.add_argument("--batch-size", type=int, default=128, help="most sequences per forward pass (default 128; on a CPU also at most 4,096 nt)")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help=f"most sequences per forward pass (default 128; on a CPU also at most {CPU_BATCH_NT:,} nt)")
     p.add_argument("--chunk-size", type=int, default=4096, help="records read per chunk (default 4096)")
     p.add_argument("--max-length", type=int, default=None, help="truncate longer sequences to their first N nt")
 

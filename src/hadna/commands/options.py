@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..utils.batching import CPU_BATCH_NT
 from ..eval.formats import task_name_from_file
 from ..eval.options import MODES, parse_list
 from ..eval.tasks import METRICS, TaskSpec, get_task, task_from_dict, task_from_yaml
@@ -77,8 +78,11 @@ def add_protocol_arguments(p: argparse.ArgumentParser, with_mode: bool = True) -
     g.add_argument("--cv-folds", type=int, default=None, help="folds for tasks without a test split (default: the task's)")
     g.add_argument("--probe-c-grid", default=None, metavar="LIST",
                    help="probe: inverse regularisation strengths to search (default 1e-5,...,100)")
-    g.add_argument("--eval-batch-size", type=int, default=None, help="most sequences per prediction batch (default 256; on a CPU also at most 4,096 nt)")
-    g.add_argument("--embed-batch-size", type=int, default=None, help="most sequences per probe-embedding batch (default 128; on a CPU also at most 4,096 nt)")
+    g.add_argument("--eval-batch-size", type=int, default=None,
+                   help=f"most sequences per prediction batch (default 256; on a CPU also at most {CPU_BATCH_NT:,} nt)")
+    g.add_argument("--embed-batch-size", type=int, default=None,
+                   help=f"most sequences per probe-embedding batch (default 128; on a CPU also at most "
+                        f"{CPU_BATCH_NT:,} nt)")
 
 
 def protocol_overrides(args: argparse.Namespace) -> dict[str, Any]:

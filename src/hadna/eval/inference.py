@@ -2,10 +2,9 @@
 
 Sequences are batched by length (longest first), which changes no result: every output row goes
 back to its input index, and padding is masked inside the models. A batch holds at most ``batch_size``
-sequences and, for a neural model on a CPU, at most
-:data:`~hadna.eval.model_base.CPU_BATCH_NT` padded nucleotides (the model's ``batch_nt_cap``). Outputs are written into one
-preallocated array (optionally a memory-mapped ``.npy``), so memory stays at one batch of
-activations plus the ``[N, K]`` / ``[N, D]`` result.
+sequences and, for a neural model on a CPU, at most :data:`~hadna.utils.batching.CPU_BATCH_NT` padded
+nucleotides (the model's ``batch_nt_cap``). Outputs are written into one preallocated array (optionally a
+memory-mapped ``.npy``), so memory stays at one batch of activations plus the ``[N, K]`` / ``[N, D]`` result.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ import numpy as np
 import torch
 
 from ..utils.logging import progress
-from .models import EvalModel, iter_batches_by_length
+from ..utils.batching import iter_batches_by_length
+from .models import EvalModel
 
 
 @dataclass

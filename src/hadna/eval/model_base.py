@@ -9,19 +9,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..utils.batching import batch_nt_cap
 from .model_spec import ModelSpec
 
 
 # ------------------------------------------------------------------------------------------------
 # The interface
 # ------------------------------------------------------------------------------------------------
-
-#: On a CPU, inference batches (probe embeddings, ``hadna embed``, validation/test predictions) hold at most
-#: this many padded nucleotides, so that a batch's activations stay nearer the caches. Measured with
-#: ``benchmarks/inference_batching.py`` (had-1m, 2 threads, batch size 128, alternated in one process): 1.08x
-#: the uncapped nt/s at 100 bp, 1.01x at 300 bp, 1.15x at 500 bp. On a GPU large batches are what it needs.
-CPU_BATCH_NT = 4096
-
 
 class EvalModel:
     """A sequence classifier under evaluation (see the module docstring).
@@ -43,8 +37,8 @@ class EvalModel:
 
     @property
     def batch_nt_cap(self) -> int | None:
-        """The most padded nucleotides per inference batch (:data:`CPU_BATCH_NT` on a CPU, None elsewhere)."""
-        return CPU_BATCH_NT if self.device.type == "cpu" else None
+        """The most padded nucleotides per inference batch (:func:`hadna.utils.batching.batch_nt_cap`)."""
+        return batch_nt_cap(self.device.type)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """All weights (encoder + head)."""

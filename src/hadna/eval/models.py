@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
+from ..utils.batching import iter_batches_by_length
 from ..utils.device import resolve_device
 from ..utils.logging import get_logger
 from ..utils.weights import load_errors, note_pickled_weights, weights_error
@@ -200,47 +201,3 @@ def load_eval_model(spec: ModelSpec, num_labels: int, *, seed: int = 0, random_i
     return load_hf(spec, num_labels, seed, random_init, dev)
 
 
-#: a sequence this many times longer than the median is an outlier (warned about, batched on its own).
-OUTLIER_FACTOR = 10
-_WARNED_OUTLIERS: set[tuple[int, int, int, int]] = set()
-
-
-def iter_batches_by_length(lengths: Sequence[int] | np.ndarray, batch_size: int,
-                           max_tokens: int | None = None) -> list[np.ndarray]:
-    """Index batches for inference: a stable sort by decreasing length, then at most ``batch_size``
-    sequences and at most a budget of padded nucleotides (rows x the batch's longest) per batch.
-
-    The one batching helper of the inference paths (probe embeddings, ``hadna embed``, fine-tuning's
-    validation/test predictions); the order changes no result (outputs go back to their index).
-    The budget is ``batch_size`` x the 95th-percentile length, lowered to ``max_tokens`` when given
-    (the model's :attr:`~hadna.eval.model_base.EvalModel.batch_nt_cap`): homogeneous data gets
-    full batches, while one 100 kb sequence among 200 nt ones is embedded alone instead of padding a
-    whole batch to 100 kb; a batch always holds at least one sequence. Outliers (over
-    ``OUTLIER_FACTOR`` x the median length) are logged once.
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if lengths.size == 0:
-        return []
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    if max_tokens is not None and max_tokens < 1:
-        raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
-    budget = batch_size * max(int(np.percentile(lengths, 95, method="higher")), 1)
-    max_tokens = budget if max_tokens is None else min(budget, max_tokens)
-    median = max(float(np.median(lengths)), 1.0)
-    outliers = np.flatnonzero(lengths > OUTLIER_FACTOR * median)
-    key = (lengths.size, int(median), int(lengths.max()), outliers.size)
-    if outliers.size and key not in _WARNED_OUTLIERS:  # once per data set, not once per epoch
-        _WARNED_OUTLIERS.add(key)
-        longest = int(outliers[np.argmax(lengths[outliers])])
-        log.warning("%d sequence(s) are over %dx the median length (%d nt), the longest %d nt (sequence %d); each "
-                    "such batch is capped at %d nucleotides, so it runs with fewer sequences (use --max-length to "
-                    "truncate them)", outliers.size, OUTLIER_FACTOR, int(median), int(lengths[longest]), longest + 1,
-                    max_tokens)
-    order = np.argsort(-lengths, kind="stable")
-    batches, i = [], 0
-    while i < len(order):
-        size = max(1, min(batch_size, max_tokens // max(int(lengths[order[i]]), 1)))
-        batches.append(order[i:i + size])
-        i += size
-    return batches

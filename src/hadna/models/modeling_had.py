@@ -98,9 +98,11 @@ class HadPreTrainedModel(PreTrainedModel):
         """Pooled embeddings of DNA strings: ``[N, hidden_size]`` float32 on the CPU, in input order.
 
         Sequences are batched by length (less padding) and streamed, so memory stays bounded by
-        ``batch_size``. ``layer`` picks a hidden state (-1 = final, normalised output).
+        ``batch_size`` (and on a CPU by :data:`~hadna.utils.batching.CPU_BATCH_NT` padded nucleotides).
+        ``layer`` picks a hidden state (-1 = final, normalised output).
         """
         from ..tokenization import HadTokenizer
+        from ..utils.batching import batch_nt_cap, iter_batches_by_length
         from ..utils.logging import progress as progress_bar
 
         if isinstance(sequences, str):
@@ -110,9 +112,9 @@ class HadPreTrainedModel(PreTrainedModel):
         was_training = backbone.training
         backbone.eval()
         device = next(backbone.parameters()).device
-        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
         out = torch.empty(len(sequences), self.config.hidden_size)
-        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        lengths = [min(len(s), max_length) if truncation and max_length else len(s) for s in sequences]
+        batches = iter_batches_by_length(lengths, batch_size, batch_nt_cap(device.type))
         try:
             for idx in progress_bar(batches, desc="embedding", disable=None if progress else True):
                 enc = tokenizer.batch_encode_ids([sequences[i] for i in idx], max_length=max_length,
@@ -120,7 +122,7 @@ class HadPreTrainedModel(PreTrainedModel):
                 ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
                 res = backbone(ids, attention_mask=mask, output_hidden_states=layer != -1)
                 hidden = res.last_hidden_state if layer == -1 else res.hidden_states[layer]
-                out[idx] = pool_hidden_states(hidden, mask, pooling).float().cpu()
+                out[torch.as_tensor(idx)] = pool_hidden_states(hidden, mask, pooling).float().cpu()
         finally:
             backbone.train(was_training)
         return out
