@@ -336,3 +336,57 @@ def test_the_probe_grid_does_not_block_resuming_a_plain_fine_tune(tmp_path):
     run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1], probe_c_grid=[1e-3, 1.0]), probe)
     with pytest.raises(ConfigError, match="probe_c_grid.*--probe-c-grid 0.001,1"):  # for a probe it matters
         run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2]), probe)
+
+
+# ------------------------------------------------------------------------------------------------
+# CPU fine-tuning: a large batch runs as micro-batches with gradient accumulation, the same step
+# ------------------------------------------------------------------------------------------------
+
+def test_micro_batches_split_a_large_batch_near_evenly_longest_first():
+    from hadna.utils.batching import micro_batches
+
+    lengths = np.array([300] * 30 + [310, 290])
+    parts = micro_batches(np.arange(32), lengths, 4096)               # 32 x 310 = 9,920 nt -> 3 parts
+    assert [len(p) for p in parts] == [11, 11, 10]
+    assert parts[0][0] == 30 and sorted(np.concatenate(parts).tolist()) == list(range(32))
+    assert [len(p) for p in micro_batches(np.arange(32), lengths, None)] == [32]      # no cap: one part
+    assert [len(p) for p in micro_batches(np.arange(10), lengths, 4096)] == [10]     # fits: one part
+    assert [len(p) for p in micro_batches(np.array([0, 1]), lengths, 100)] == [1, 1]  # never an empty part
+
+
+def test_cpu_fine_tuning_micro_batches_give_the_full_batch_step(monkeypatch):
+    """The accumulated micro-batch gradients equal the one-batch gradient: after two AdamW steps the weights
+    agree to fp32 rounding (dropout off, since its masks are drawn per micro-batch)."""
+    import hadna.eval.finetune as finetune_mod
+    from hadna.eval.model_base import EvalModel
+
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), int(n))) for n in rng.integers(250, 300, 64)]
+    split = Split(seqs, np.arange(64) % 2)
+    cfg = FinetuneConfig(epochs=1, batch_size=32, lr=1e-3)
+    parts_seen: list[int] = []
+    real = finetune_mod.micro_batches
+
+    def spy(idx, lengths, max_nt):
+        parts = real(idx, lengths, max_nt)
+        parts_seen.append(len(parts))
+        return parts
+
+    monkeypatch.setattr(finetune_mod, "micro_batches", spy)
+
+    def trained_weights():
+        model = load_eval_model(parse_model_spec("preset:had-tiny"), 2, seed=0, device="cpu")
+        for m in model.module.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = 0.0
+        fine_tune(model, split, split, cfg, metric="accuracy", num_classes=2, seed=1)
+        return model.state_dict()
+
+    micro = trained_weights()
+    assert parts_seen and min(parts_seen) >= 2, parts_seen            # 32 x ~300 nt > 4,096: split
+    monkeypatch.setattr(EvalModel, "batch_nt_cap", property(lambda self: None))
+    parts_seen.clear()
+    whole = trained_weights()
+    assert set(parts_seen) == {1}
+    for name, w in whole.items():
+        torch.testing.assert_close(micro[name], w, rtol=1e-4, atol=1e-5, msg=name)

@@ -5,7 +5,9 @@ Recipe (each choice recorded in the run JSON):
 * AdamW (``weight_decay`` 0.01 on every weight), linear warm-up over ``warmup_ratio`` (10%) of the
   planned steps, then cosine (or linear) decay to 0 over the planned ``epochs`` (early stopping ends
   the run sooner, it does not compress the schedule); gradient norm clipped to ``grad_clip`` (1.0).
-  Cross-entropy on the logits.
+  Cross-entropy on the logits. On a CPU a batch over :data:`~hadna.utils.batching.CPU_BATCH_NT` padded
+  nucleotides runs as micro-batches with gradient accumulation (:func:`~hadna.utils.batching.micro_batches`):
+  the same step up to fp32 rounding, faster (``docs/design.md`` section 9).
 * Data order: a permutation per (seed, epoch) from NumPy's PCG64, so a seed always gives the same
   batches. Sequences of different lengths are grouped: each window of ``bucket_batches`` batches
   of the permutation is sorted by length and cut into batches, and the batch order is shuffled
@@ -33,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, TrainingError
+from ..utils.batching import micro_batches
 from ..utils.logging import get_logger, progress
 from ..utils.schedule import warmup_decay
 from .inference import Throughput, embed_sequences, predict_logits
@@ -273,20 +276,23 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
         start, loss_sum, n_seen = time.perf_counter(), 0.0, 0
         bar = progress(batches, desc=f"{prefix}epoch {epoch}/{cfg.epochs}")
         for idx in bar:
-            seqs = [reverse_complement(train.sequences[i]) if flip is not None and flip[i] else train.sequences[i]
-                    for i in idx]
-            logits = model.logits(seqs)
-            loss = F.cross_entropy(logits.float(), labels[idx].to(logits.device))
-            if not torch.isfinite(loss):
-                raise TrainingError(f"{prefix}epoch {epoch}: non-finite training loss ({loss.item()}); "
-                                    f"lower the learning rate (now {cfg.lr})")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = 0.0
+            for part in micro_batches(idx, lengths, model.batch_nt_cap):  # one part unless a CPU batch is large
+                seqs = [reverse_complement(train.sequences[i]) if flip is not None and flip[i]
+                        else train.sequences[i] for i in part]
+                logits = model.logits(seqs)
+                part_loss = F.cross_entropy(logits.float(), labels[part].to(logits.device), reduction="sum") / len(idx)
+                if not torch.isfinite(part_loss):
+                    raise TrainingError(f"{prefix}epoch {epoch}: non-finite training loss ({part_loss.item()}); "
+                                        f"lower the learning rate (now {cfg.lr})")
+                part_loss.backward()
+                loss += float(part_loss.item())
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
             optimizer.step()
             scheduler.step()
-            loss_sum += float(loss.item()) * len(idx)
+            loss_sum += loss * len(idx)
             n_seen += len(idx)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", refresh=False)

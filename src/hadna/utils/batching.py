@@ -4,9 +4,10 @@
 sequences and a number of padded nucleotides (rows x the batch's longest). :data:`CPU_BATCH_NT` is the
 nucleotide bound on a CPU (:func:`batch_nt_cap`): a batch of 128 sequences of 500 bp is 64k nucleotides
 whose activations leave the caches, and the cap measured up to 1.15x faster (``docs/results.md`` section 1,
-``benchmarks/inference_batching.py``). On a GPU large batches are what it needs, so no cap there.
+``benchmarks/cpu_batching.py``). On a GPU large batches are what it needs, so no cap there.
 Used by the evaluation harness (probes, ``hadna embed``, t-SNE, validation and test predictions) and by
-``HadPreTrainedModel.embed``.
+``HadPreTrainedModel.embed``; :func:`micro_batches` splits a fine-tuning batch the same way for gradient
+accumulation.
 """
 
 from __future__ import annotations
@@ -72,4 +73,23 @@ def iter_batches_by_length(lengths: Sequence[int] | np.ndarray, batch_size: int,
     return batches
 
 
-__all__ = ["CPU_BATCH_NT", "OUTLIER_FACTOR", "batch_nt_cap", "iter_batches_by_length"]
+def micro_batches(idx: np.ndarray, lengths: np.ndarray, max_nt: int | None) -> list[np.ndarray]:
+    """Split one training batch ``idx`` (indices into ``lengths``) into near-equal micro-batches of about
+    ``max_nt`` padded nucleotides each, longest first; the whole batch when it fits or ``max_nt`` is None.
+
+    For gradient accumulation: the micro-batches' summed losses give the batch's gradient, while each
+    forward/backward keeps its activations near the caches (``docs/results.md`` section 1). A part holds
+    ``ceil(len(idx) / n)`` rows at most, so it may exceed ``max_nt`` by less than one row's length.
+    """
+    idx = np.asarray(idx)
+    if max_nt is None or idx.size <= 1:
+        return [idx]
+    sub = lengths[idx]
+    n = -(-(idx.size * max(int(sub.max()), 1)) // max_nt)
+    if n <= 1:
+        return [idx]
+    ordered = idx[np.argsort(-sub, kind="stable")]
+    return [part for part in np.array_split(ordered, min(n, idx.size)) if part.size]
+
+
+__all__ = ["CPU_BATCH_NT", "OUTLIER_FACTOR", "batch_nt_cap", "iter_batches_by_length", "micro_batches"]
