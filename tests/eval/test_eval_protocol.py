@@ -352,6 +352,9 @@ def test_micro_batches_split_a_large_batch_near_evenly_longest_first():
     assert [len(p) for p in micro_batches(np.arange(32), lengths, None)] == [32]      # no cap: one part
     assert [len(p) for p in micro_batches(np.arange(10), lengths, 4096)] == [10]     # fits: one part
     assert [len(p) for p in micro_batches(np.array([0, 1]), lengths, 100)] == [1, 1]  # never an empty part
+    assert micro_batches(np.array([], dtype=np.int64), lengths, 4096) == []
+    with pytest.raises(ConfigError, match="max_nt must be >= 1"):
+        micro_batches(np.arange(3), lengths, 0)
 
 
 def test_cpu_fine_tuning_micro_batches_give_the_full_batch_step(monkeypatch):
@@ -374,19 +377,22 @@ def test_cpu_fine_tuning_micro_batches_give_the_full_batch_step(monkeypatch):
 
     monkeypatch.setattr(finetune_mod, "micro_batches", spy)
 
-    def trained_weights():
+    def trained():
         model = load_eval_model(parse_model_spec("preset:had-tiny"), 2, seed=0, device="cpu")
         for m in model.module.modules():
             if isinstance(m, nn.Dropout):
                 m.p = 0.0
-        fine_tune(model, split, split, cfg, metric="accuracy", num_classes=2, seed=1)
-        return model.state_dict()
+        res = fine_tune(model, split, split, cfg, metric="accuracy", num_classes=2, seed=1)
+        return model.state_dict(), res
 
-    micro = trained_weights()
+    micro, micro_res = trained()
     assert parts_seen and min(parts_seen) >= 2, parts_seen            # 32 x ~300 nt > 4,096: split
+    assert micro_res.config["micro_batch_nt"] == 4096                 # recorded in the run's recipe
     monkeypatch.setattr(EvalModel, "batch_nt_cap", property(lambda self: None))
     parts_seen.clear()
-    whole = trained_weights()
-    assert set(parts_seen) == {1}
+    whole, whole_res = trained()
+    assert set(parts_seen) == {1} and whole_res.config["micro_batch_nt"] is None
+    # the same mean loss (a scale error would show here even where AdamW's normalisation hides it below)
+    assert micro_res.history[0]["train_loss"] == pytest.approx(whole_res.history[0]["train_loss"], rel=1e-5)
     for name, w in whole.items():
         torch.testing.assert_close(micro[name], w, rtol=1e-4, atol=1e-5, msg=name)

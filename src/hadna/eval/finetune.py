@@ -231,7 +231,9 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     cfg.validate()
     if metric not in ("accuracy", "mcc", "f1"):
         raise ConfigError(f"unknown selection metric {metric!r}")
-    result = FinetuneResult(config=asdict(cfg), best_epoch=0, epochs_run=0, val_metrics={}, val_loss=math.inf)
+    # the micro-batch bound is recorded: it decides how dropout masks are drawn, so it is part of a run's recipe
+    result = FinetuneResult(config={**asdict(cfg), "micro_batch_nt": model.batch_nt_cap}, best_epoch=0, epochs_run=0,
+                            val_metrics={}, val_loss=math.inf)
     if cfg.head_init == "probe":
         result.head_probe = init_head_from_probe(model, train, val, metric=metric, num_classes=num_classes,
                                                  c_grid=cfg.probe_c_grid, seed=seed)

@@ -37,7 +37,8 @@ class EvalModel:
 
     @property
     def batch_nt_cap(self) -> int | None:
-        """The most padded nucleotides per inference batch (:func:`hadna.utils.batching.batch_nt_cap`)."""
+        """The most padded nucleotides per inference batch or fine-tuning micro-batch
+        (:func:`hadna.utils.batching.batch_nt_cap`)."""
         return batch_nt_cap(self.device.type)
 
     def num_parameters(self, trainable_only: bool = False) -> int:

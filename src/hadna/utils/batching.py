@@ -1,4 +1,4 @@
-"""Inference batches by length: the one batching helper of every path that embeds or predicts many sequences.
+"""Batches by length: the one batching helper of every path that embeds, predicts or fine-tunes on a CPU.
 
 :func:`iter_batches_by_length` sorts by decreasing length and cuts batches under two bounds: a number of
 sequences and a number of padded nucleotides (rows x the batch's longest). :data:`CPU_BATCH_NT` is the
@@ -81,8 +81,12 @@ def micro_batches(idx: np.ndarray, lengths: np.ndarray, max_nt: int | None) -> l
     forward/backward keeps its activations near the caches (``docs/results.md`` section 1). A part holds
     ``ceil(len(idx) / n)`` rows at most, so it may exceed ``max_nt`` by less than one row's length.
     """
-    idx = np.asarray(idx)
-    if max_nt is None or idx.size <= 1:
+    idx = np.asarray(idx, dtype=np.int64)
+    if max_nt is not None and max_nt < 1:
+        raise ConfigError(f"max_nt must be >= 1, got {max_nt}")
+    if idx.size == 0:
+        return []
+    if max_nt is None or idx.size == 1:
         return [idx]
     sub = lengths[idx]
     n = -(-(idx.size * max(int(sub.max()), 1)) // max_nt)
