@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..utils.batching import CPU_BATCH_NT
 from ..eval.formats import task_name_from_file
 from ..eval.options import MODES, parse_list
 from ..eval.tasks import METRICS, TaskSpec, get_task, task_from_dict, task_from_yaml
+from ..utils.batching import CPU_BATCH_NT
 
 if TYPE_CHECKING:
     from ..eval.task_data import TaskData

@@ -37,9 +37,8 @@ holding every trainable weight, for the optimiser and for best-weight snapshots)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 

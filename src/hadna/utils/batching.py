@@ -21,7 +21,7 @@ from .logging import get_logger
 
 log = get_logger("utils.batching")
 
-#: the most padded nucleotides per inference batch on a CPU (see the module notes).
+#: the most padded nucleotides per inference batch or fine-tuning micro-batch on a CPU (see the module notes).
 CPU_BATCH_NT = 4096
 #: a sequence this many times longer than the median is an outlier (warned about, batched on its own).
 OUTLIER_FACTOR = 10
@@ -29,7 +29,7 @@ _WARNED_OUTLIERS: set[tuple[int, int, int, int]] = set()
 
 
 def batch_nt_cap(device_type: str) -> int | None:
-    """The nucleotide bound of an inference batch for a model on ``device_type`` ("cpu", "cuda", ...)."""
+    """The nucleotide bound of a batch (inference) or micro-batch (fine-tuning) on ``device_type`` ("cpu", ...)."""
     return CPU_BATCH_NT if device_type == "cpu" else None
 
 
@@ -93,7 +93,7 @@ def micro_batches(idx: np.ndarray, lengths: np.ndarray, max_nt: int | None) -> l
     if n <= 1:
         return [idx]
     ordered = idx[np.argsort(-sub, kind="stable")]
-    return [part for part in np.array_split(ordered, min(n, idx.size)) if part.size]
+    return np.array_split(ordered, min(n, idx.size))  # at most idx.size parts: none is empty
 
 
 __all__ = ["CPU_BATCH_NT", "OUTLIER_FACTOR", "batch_nt_cap", "iter_batches_by_length", "micro_batches"]
