@@ -228,3 +228,59 @@ def test_group_summary_averages_task_means_per_group_and_metric():
     md = group_markdown(table)
     assert "| histone | mcc | 3 | 0.500 | 0.300 (1 of 3) |" in md
     assert "| enhancer | accuracy | 1 | 0.900 | — |" in md
+
+
+def test_sign_test_p_known_values():
+    from hadna.eval.results import sign_test_p
+
+    assert sign_test_p(0, 0) == 1.0
+    assert sign_test_p(3, 0) == pytest.approx(0.25)            # 2 * (1/8)
+    assert sign_test_p(16, 2) == pytest.approx(2 * (1 + 18 + 153) / 2 ** 18)
+    assert sign_test_p(2, 16) == sign_test_p(16, 2)
+    assert sign_test_p(5, 5) == 1.0                            # capped: both tails overlap at the centre
+
+
+def test_paired_comparisons_over_shared_tasks():
+    from hadna.eval.results import comparisons_markdown, paired_comparisons
+
+    recs = [record("gue_emp_H3", "a", "probe", values=[0.50, 0.70]),   # a - b = +0.2, a's sd 0.141: beyond
+            record("gue_emp_H4", "a", "probe", values=[0.40, 0.42]),   # a - b = -0.09
+            record("gue_emp_H3K4me1", "a", "probe", values=[0.30]),    # b lacks it: left out
+            record("gue_emp_H3", "b", "probe", values=[0.40]),
+            record("gue_emp_H4", "b", "probe", values=[0.50]),
+            record("gue_emp_H3", "a", "finetune", values=[0.65, 0.66]),
+            record("gue_emp_H3", "b", "finetune", values=[0.60, 0.61]),
+            record("gue_emp_H3", "kmer", "probe", values=[0.55, 0.56]),
+            record("gue_emp_H4", "kmer", "probe", values=[0.55])]
+    table = build_table(recs)
+    (probe, ft) = paired_comparisons(table, "a", "b")           # mode with mode
+    assert probe.a == ("a", "probe") and probe.b == ("b", "probe") and probe.metric == "mcc"
+    assert probe.tasks == ("gue_emp_H3", "gue_emp_H4")
+    assert probe.diffs == pytest.approx((0.2, -0.09)) and probe.mean_diff == pytest.approx(0.055)
+    assert (probe.ahead, probe.behind, probe.ahead_beyond_sd) == (1, 1, 1) and probe.sign_p == 1.0
+    assert ft.tasks == ("gue_emp_H3",) and ft.diffs == pytest.approx((0.05,)) and ft.ahead_beyond_sd == 1
+    # a model against a single column: every mode of the model against it; <model>/<mode> picks one
+    assert [(c.a, c.b) for c in paired_comparisons(table, "a", "kmer")] == [
+        (("a", "probe"), ("kmer", "probe")), (("a", "finetune"), ("kmer", "probe"))]
+    (only,) = paired_comparisons(table, "a/finetune", "kmer/probe")
+    assert only.diffs == pytest.approx((0.655 - 0.555,))
+    md = comparisons_markdown([probe], table)
+    assert "| a / probe − b / probe | mcc | 2 | +0.055 | 1 | 1 | 1 | 1 |" in md
+    with pytest.raises(ConfigError, match="no column 'c'.*models: a, b, kmer"):
+        paired_comparisons(table, "c", "b")
+    with pytest.raises(ConfigError, match="same column"):
+        paired_comparisons(table, "a/probe", "a/probe")
+
+
+def test_report_cli_compare_section(tmp_path, capsys):
+    from hadna.cli import main
+
+    for rec in (record("gue_emp_H3", "HAD", "probe", values=[0.6, 0.62]),
+                record("gue_emp_H3", "k-mer 1-6", "probe", values=[0.5, 0.52])):
+        rec.save(tmp_path / f"{rec.model}.probe.json")
+    out = tmp_path / "report.md"
+    assert main(["report", str(tmp_path), "--compare", "HAD", "k-mer 1-6", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Paired comparisons" in text and "| HAD / probe − k-mer 1-6 / probe | mcc | 1 | +0.100 | 1 | 0 |" in text
+    assert main(["report", str(tmp_path), "--compare", "HAD", "MLM"]) != 0
+    assert "no column 'MLM'" in capsys.readouterr().err

@@ -12,8 +12,13 @@ protocol of every run and its notes. With --published, numbers from a reference 
 benchmark,task,metric,model,params,value,source) become extra columns marked "(published)"; they are
 matched only for Genomic Benchmarks / Nucleotide Transformer tasks with the same metric.
 
-example:
+With --compare A B (repeatable), a "Paired comparisons" section gives A - B over the tasks both ran:
+mean difference, tasks ahead / behind, ahead by more than A's seed sd, and a sign-test p. A and B are
+model names as in the table (every mode both ran) or <model>/<mode> (e.g. "HAD/finetune").
+
+examples:
   hadna report runs/eval/smoke --published ../shared/reference/published_results.csv --out results.md
+  hadna report ~/hadna-runs/eval-shared --metric mcc --compare HAD MLM --compare HAD/finetune "k-mer 1-6/probe"
 """
 
 
@@ -24,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these published models (comma-separated; default: all that match)")
     p.add_argument("--metric", default=None, choices=("accuracy", "mcc", "f1"),
                    help="one metric for every row (default: each task's primary metric)")
+    p.add_argument("--compare", nargs=2, action="append", default=None, metavar=("A", "B"),
+                   help="add paired differences A - B over shared tasks (repeatable; A, B: model or model/mode)")
     p.add_argument("--title", default=None, help="heading of the Markdown report")
     p.add_argument("--out", default=None, metavar="MD", help="write Markdown here (default: print it)")
     p.add_argument("--csv", default=None, metavar="CSV", help="also write the numbers as CSV")
@@ -36,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     models = parse_list(args.published_models, str, "--published-models") if args.published_models else None
     md, csv_text = report_from_paths(args.runs, published_csv=args.published, published_models=models,
-                                     metric=args.metric, title=args.title)
+                                     metric=args.metric, title=args.title,
+                                     compare=[tuple(pair) for pair in args.compare] if args.compare else None)
     if args.out:
         atomic_write_text(args.out, md)
         print(f"wrote {args.out}")

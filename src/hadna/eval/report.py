@@ -19,7 +19,8 @@ import numpy as np
 
 from ..utils.io import atomic_write_text
 from .records import RunRecord, load_records
-from .results import build_table, group_markdown, load_published, to_csv, to_markdown
+from .results import (build_table, comparisons_markdown, group_markdown, load_published, paired_comparisons, to_csv,
+                      to_markdown)
 
 
 def _fmt_n(values: list[int]) -> str:
@@ -110,12 +111,19 @@ def notes_markdown(records: list[RunRecord]) -> str:
 
 def render_report(records: list[RunRecord], published_csv: str | Path | None = None,
                   published_models: list[str] | None = None, metric: str | None = None,
-                  title: str | None = None) -> tuple[str, str]:
-    """(Markdown, CSV) of ``records`` side by side, with published columns when a CSV is given."""
+                  title: str | None = None, compare: list[tuple[str, str]] | None = None) -> tuple[str, str]:
+    """(Markdown, CSV) of ``records`` side by side, with published columns when a CSV is given.
+
+    ``compare``: pairs ``(a, b)`` of a model name or ``<model>/<mode>``; each adds rows to a "Paired
+    comparisons" section (``a - b`` over the tasks both ran, see :func:`paired_comparisons`).
+    """
     published = load_published(published_csv) if published_csv is not None else None
     table = build_table(records, published, published_models=published_models, metric=metric)
     md = [f"# {title}\n" if title else "", to_markdown(table, show_range=True),
           "\n## By task group\n\n", group_markdown(table),
+          *(["\n## Paired comparisons\n\n",
+             comparisons_markdown([c for a, b in compare for c in paired_comparisons(table, a, b)], table)]
+            if compare else []),
           "\n## Protocol of each run\n\n", protocol_markdown(records),
           "\n## Notes\n\n", notes_markdown(records)]
     return "".join(md), to_csv(table)

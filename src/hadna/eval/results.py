@@ -337,6 +337,107 @@ def group_markdown(table: ResultsTable, digits: int = 3) -> str:
     return "\n".join(lines) + "\n\n" + legend + "\n"
 
 
+# ------------------------------------------------------------------------------------------------
+# Paired comparisons of two columns over the tasks both ran
+# ------------------------------------------------------------------------------------------------
+
+MODES = ("probe", "finetune")
+
+
+def resolve_columns(table: ResultsTable, name: str) -> list[tuple[str, str]]:
+    """The run columns that ``name`` means: a model name exactly as in the table (every mode it ran), or
+    ``<model>/<mode>`` for one mode. Raises :class:`ConfigError` naming the columns there are."""
+    exact = [c for c in table.run_columns if c[0] == name]
+    if exact:
+        return exact
+    model, _, mode = name.rpartition("/")
+    if mode in MODES and (model, mode) in table.run_columns:
+        return [(model, mode)]
+    known = ", ".join(sorted({c[0] for c in table.run_columns}))
+    raise ConfigError(f"--compare: no column {name!r} in these runs; models: {known} "
+                      f"(a model name, or <model>/<mode> with mode in {MODES})")
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Column ``a`` minus column ``b`` over the tasks (not mean rows) where both have a result.
+
+    ``ahead_beyond_sd``: tasks where ``a`` leads by more than ``a``'s own seed sd (0 where ``a`` has one
+    seed). ``sign_p``: two-sided exact sign test of "ahead" against "behind" (ties dropped), i.e. how
+    surprising this many tasks ahead would be if neither column were better.
+    """
+
+    a: tuple[str, str]
+    b: tuple[str, str]
+    metric: str
+    tasks: tuple[str, ...]
+    diffs: tuple[float, ...]
+    ahead: int
+    behind: int
+    ahead_beyond_sd: int
+    sign_p: float
+
+    @property
+    def mean_diff(self) -> float:
+        return statistics.fmean(self.diffs)
+
+
+def sign_test_p(ahead: int, behind: int) -> float:
+    """Two-sided exact binomial sign test, p = P(|X - n/2| >= |ahead - n/2|), X ~ Bin(n, 1/2)."""
+    n = ahead + behind
+    if n == 0:
+        return 1.0
+    k = min(ahead, behind)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired_comparisons(table: ResultsTable, a: str, b: str) -> list[PairedComparison]:
+    """Paired differences of ``a`` against ``b`` (names as :func:`resolve_columns`), one per metric and
+    column pair: where both name several modes, mode with mode (probe vs probe, finetune vs finetune);
+    where one side is a single column (e.g. a k-mer probe), every column of the other against it."""
+    cols_a, cols_b = resolve_columns(table, a), resolve_columns(table, b)
+    if len(cols_a) == 1 or len(cols_b) == 1:
+        pairs = [(ca, cb) for ca in cols_a for cb in cols_b]
+    else:
+        pairs = [(ca, cb) for ca in cols_a for cb in cols_b if ca[1] == cb[1]]
+    out = []
+    for ca, cb in pairs:
+        if ca == cb:
+            raise ConfigError(f"--compare: {a!r} and {b!r} are the same column")
+        by_metric: dict[str, list[Row]] = {}
+        for row in table.rows:
+            if not row.is_mean and (row.task, ca) in table.cells and (row.task, cb) in table.cells:
+                by_metric.setdefault(row.metric, []).append(row)
+        for metric, rows in by_metric.items():
+            diffs = [table.cells[(r.task, ca)].mean - table.cells[(r.task, cb)].mean for r in rows]
+            sds = [table.cells[(r.task, ca)].sd or 0.0 for r in rows]
+            ahead, behind = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+            out.append(PairedComparison(
+                a=ca, b=cb, metric=metric, tasks=tuple(r.task for r in rows), diffs=tuple(diffs),
+                ahead=ahead, behind=behind, ahead_beyond_sd=sum(d > s for d, s in zip(diffs, sds) if s > 0),
+                sign_p=sign_test_p(ahead, behind)))
+    if not out:
+        raise ConfigError(f"--compare {a} {b}: no task has results in both")
+    return out
+
+
+def comparisons_markdown(comparisons: list[PairedComparison], table: ResultsTable, digits: int = 3) -> str:
+    """Markdown table of paired comparisons (one row each)."""
+    lines = ["| comparison | metric | tasks | mean difference | ahead | behind | ahead beyond 1 sd | sign test p |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for c in comparisons:
+        label = f"{table.column_label(c.a)} − {table.column_label(c.b)}"
+        lines.append(f"| {label} | {c.metric} | {len(c.tasks)} | {c.mean_diff:+.{digits}f} | {c.ahead} | "
+                     f"{c.behind} | {c.ahead_beyond_sd} | {c.sign_p:.3g} |")
+    legend = ("Over the tasks where both columns have a result (benchmark-mean rows left out): the mean of the "
+              "per-task differences of the seed means; ahead / behind: tasks where the first column's mean is "
+              "higher / lower; ahead beyond 1 sd: by more than the first column's seed sd; sign test p: "
+              "two-sided exact binomial test of ahead against behind (ties dropped). Tasks are not "
+              "independent draws from one population, so read p as a yardstick, not a guarantee.")
+    return "\n".join(lines) + "\n\n" + legend + "\n"
+
+
 def write_csv(table: ResultsTable, path: str | Path, digits: int = 4) -> Path:
     atomic_write_text(path, to_csv(table, digits))
     return Path(path)
@@ -356,5 +457,6 @@ def merge_runs(paths: list[str | Path], published_csv: str | Path | None = None,
 __all__ = [
     "SCHEMA", "SeedResult", "RunRecord", "load_records", "Aggregate", "aggregate", "PublishedResult",
     "load_published", "Row", "ResultsTable", "build_table", "to_csv", "to_markdown", "write_csv",
-    "write_markdown", "merge_runs",
+    "write_markdown", "merge_runs", "PairedComparison", "paired_comparisons", "comparisons_markdown",
+    "resolve_columns", "sign_test_p",
 ]
