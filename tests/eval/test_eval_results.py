@@ -251,7 +251,8 @@ def test_paired_comparisons_over_shared_tasks():
             record("gue_emp_H3", "a", "finetune", values=[0.65, 0.66]),
             record("gue_emp_H3", "b", "finetune", values=[0.60, 0.61]),
             record("gue_emp_H3", "kmer", "probe", values=[0.55, 0.56]),
-            record("gue_emp_H4", "kmer", "probe", values=[0.55])]
+            record("gue_emp_H4", "kmer", "probe", values=[0.55]),
+            record("gue_emp_H3", "b", "scratch", values=[0.45])]
     table = build_table(recs)
     (probe, ft) = paired_comparisons(table, "a", "b")           # mode with mode
     assert probe.a == ("a", "probe") and probe.b == ("b", "probe") and probe.metric == "mcc"
@@ -264,6 +265,8 @@ def test_paired_comparisons_over_shared_tasks():
         (("a", "probe"), ("kmer", "probe")), (("a", "finetune"), ("kmer", "probe"))]
     (only,) = paired_comparisons(table, "a/finetune", "kmer/probe")
     assert only.diffs == pytest.approx((0.655 - 0.555,))
+    (scratch,) = paired_comparisons(table, "a/finetune", "b/scratch")   # every harness mode resolves
+    assert scratch.b == ("b", "scratch") and scratch.diffs == pytest.approx((0.655 - 0.45,))
     md = comparisons_markdown([probe], table)
     assert "| a / probe − b / probe | mcc | 2 | +0.055 | 1 | 1 | 1 | 1 |" in md
     with pytest.raises(ConfigError, match="no column 'c'.*models: a, b, kmer"):

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataError, MissingFileError
 from ..utils.io import atomic_write_text
+from .options import MODES
 from .records import SCHEMA, Aggregate, RunRecord, SeedResult, aggregate, load_records
 from .tasks import TASKS
 
@@ -341,9 +342,6 @@ def group_markdown(table: ResultsTable, digits: int = 3) -> str:
 # Paired comparisons of two columns over the tasks both ran
 # ------------------------------------------------------------------------------------------------
 
-MODES = ("probe", "finetune")
-
-
 def resolve_columns(table: ResultsTable, name: str) -> list[tuple[str, str]]:
     """The run columns that ``name`` means: a model name exactly as in the table (every mode it ran), or
     ``<model>/<mode>`` for one mode. Raises :class:`ConfigError` naming the columns there are."""
@@ -355,7 +353,7 @@ def resolve_columns(table: ResultsTable, name: str) -> list[tuple[str, str]]:
         return [(model, mode)]
     known = ", ".join(sorted({c[0] for c in table.run_columns}))
     raise ConfigError(f"--compare: no column {name!r} in these runs; models: {known} "
-                      f"(a model name, or <model>/<mode> with mode in {MODES})")
+                      f"(a model name, or <model>/<mode> with mode in {list(MODES)})")
 
 
 @dataclass(frozen=True)
