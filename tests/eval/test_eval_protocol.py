@@ -396,3 +396,29 @@ def test_cpu_fine_tuning_micro_batches_give_the_full_batch_step(monkeypatch):
     assert micro_res.history[0]["train_loss"] == pytest.approx(whole_res.history[0]["train_loss"], rel=1e-5)
     for name, w in whole.items():
         torch.testing.assert_close(micro[name], w, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_report_shows_how_each_fine_tune_trained(tmp_path):
+    """The report's training-dynamics row reads the grid point chosen on validation, per seed or fold."""
+    from hadna.eval.report import dynamics_markdown, dynamics_row
+
+    data = make_task(tmp_path, n_train=120, test=False, no_test="kfold", cv_folds=2)
+    cfg = ProtocolConfig(mode="finetune", seeds=[1], epochs=2, lr_grid=[1e-4, 3e-3], batch_size=32, patience=None)
+    rec = run_protocol(data, TINY, cfg)
+    folds = rec.results[0].extra["folds"]
+    chosen = [next(g for g in f["grid"] if g["lr"] == f["lr"]) for f in folds]
+    row = dynamics_row(rec, "accuracy")
+    assert row["units"] == "2"
+    assert row["best epoch"] == ", ".join(str(g["best_epoch"]) for g in chosen) + \
+        f" (cap 2: {sum(g['best_epoch'] == 2 for g in chosen)} at cap)"
+    last = np.mean([g["history"][-1]["train_loss"] for g in chosen])
+    assert row["train loss, first → last epoch"].endswith(f"→ {last:.3f}")
+    val = np.mean([g["val"]["accuracy"] for g in chosen])
+    assert row["val accuracy (best epoch) / test accuracy"] == f"{val:.3f} / {rec.results[0].metrics['accuracy']:.3f}"
+    # blocks keep their order, the shared "had." prefix is dropped, the head keeps its name
+    assert row["weight change per block"].startswith("embeddings ") and "layers.0 " in row["weight change per block"]
+    assert "classifier " in row["weight change per block"] and "had." not in row["weight change per block"]
+    probe = run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1]))
+    assert dynamics_row(probe) is None and dynamics_markdown([probe]) == ""
+    md = dynamics_markdown([probe, rec], "accuracy")
+    assert md.count("\n") == 3 and f"| motif | {rec.model} / finetune | 2 |" in md

@@ -1,13 +1,15 @@
 """Result reports: the side-by-side table of :mod:`hadna.eval.results` plus what each run actually did.
 
-A benchmark number means little without its protocol, so every Markdown report has three parts:
+A benchmark number means little without its protocol, so every Markdown report has these parts:
 
 1. the results table (``mean ± sd`` over seeds, sample sd, with the max - min range; published
    columns marked "(published)" with their sources), from :func:`hadna.eval.results.to_markdown`;
 2. a protocol table, one row per run: how it was evaluated (test split or k-fold cross-validation),
    sample counts and caps, epochs, how the learning rate / batch size were chosen, seeds done, wall
    time and throughput, model size;
-3. the notes of the runs (data provenance, held-out or cross-validated splits, capped test sets).
+3. for fine-tuning runs, how training went: epochs, the best epoch and whether the epoch cap was
+   binding, training loss, validation vs test metric, and how far each block's weights moved;
+4. the notes of the runs (data provenance, held-out or cross-validated splits, capped test sets).
 """
 
 from __future__ import annotations
@@ -86,12 +88,81 @@ def protocol_row(rec: RunRecord) -> dict[str, str]:
     }
 
 
-def protocol_markdown(records: list[RunRecord]) -> str:
-    rows = [protocol_row(r) for r in records]
+def _rows_markdown(rows: list[dict[str, str]]) -> str:
+    """Rows of cells (the first row's keys are the headers) as a Markdown table; "" for no rows."""
+    if not rows:
+        return ""
     headers = list(rows[0])
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row[h] for h in headers) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def protocol_markdown(records: list[RunRecord]) -> str:
+    return _rows_markdown([protocol_row(r) for r in records])
+
+
+def _trained_units(rec: RunRecord) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """(grid point chosen on validation, test metrics) of every trained unit: a seed, or a fold of one."""
+    out = []
+    for r in rec.results:
+        folds = r.extra.get("folds")
+        for unit, test in ([(f, f.get("test", {})) for f in folds] if folds else [(r.extra, r.metrics)]):
+            grid = unit.get("grid") or []
+            chosen = [g for g in grid if (g.get("lr"), g.get("batch_size")) == (unit.get("lr"), unit.get("batch_size"))]
+            if chosen and chosen[0].get("history"):
+                out.append((chosen[0], test))
+    return out
+
+
+def dynamics_row(rec: RunRecord, metric: str | None = None) -> dict[str, str] | None:
+    """How the fine-tuning runs of ``rec`` trained, averaged over its units; None if nothing to show.
+
+    Cells: units (seeds x folds), best epoch of each unit and how many of them peaked at the epoch cap
+    (more epochs might have helped), early stops, mean training loss at the first and last epoch, the
+    validation metric at the best epoch next to the test metric (the gap is the selection optimism plus
+    the split's noise), and the mean relative weight change ``|w_end - w_start| / |w_start|`` per block.
+    """
+    units = _trained_units(rec)
+    if rec.mode == "probe" or not units:
+        return None
+    metric = metric or rec.metric
+    cap = (rec.config.get("effective", {}).get("finetune") or {}).get("epochs")
+    best = [g["best_epoch"] for g, _ in units]
+    at_cap = sum(b == cap for b in best) if cap else None
+    first = np.mean([g["history"][0]["train_loss"] for g, _ in units])
+    last = np.mean([g["history"][-1]["train_loss"] for g, _ in units])
+    val = [g["val"][metric] for g, _ in units if metric in g.get("val", {})]
+    test = [t[metric] for _, t in units if metric in t]
+    blocks: dict[str, list[float]] = {}
+    for g, _ in units:
+        for name, v in (g.get("weight_change") or {}).items():
+            blocks.setdefault(name, []).append(v)
+    prefix = _common_prefix(list(blocks))
+    moved = ", ".join(f"{name.removeprefix(prefix) if prefix else name} {np.mean(v):.2f}"
+                      for name, v in blocks.items())
+    return {
+        "task": rec.task, "run": f"{rec.model} / {rec.mode}", "units": str(len(units)),
+        "best epoch": ", ".join(map(str, best)) + (f" (cap {cap}: {at_cap} at cap)" if cap else ""),
+        "early stops": str(sum(bool(g.get("stopped_early")) for g, _ in units)),
+        "train loss, first → last epoch": f"{first:.3f} → {last:.3f}",
+        f"val {metric} (best epoch) / test {metric}": (f"{np.mean(val):.3f} / {np.mean(test):.3f}"
+                                                      if val and test else "—"),
+        "weight change per block": moved or "—",
+    }
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The leading ``name.`` every dotted block name shares (``had.``), dropped to keep the table narrow;
+    undotted names (the ``classifier`` head) do not count."""
+    dotted = [n for n in names if "." in n]
+    heads = {n.split(".", 1)[0] for n in dotted}
+    return heads.pop() + "." if len(dotted) >= 2 and len(heads) == 1 else ""
+
+
+def dynamics_markdown(records: list[RunRecord], metric: str | None = None) -> str:
+    """The :func:`dynamics_row` of every fine-tuning run as a Markdown table ("" when there is none)."""
+    return _rows_markdown([row for rec in records if (row := dynamics_row(rec, metric)) is not None])
 
 
 def notes_markdown(records: list[RunRecord]) -> str:
@@ -125,6 +196,8 @@ def render_report(records: list[RunRecord], published_csv: str | Path | None = N
              comparisons_markdown([c for a, b in compare for c in paired_comparisons(table, a, b)], table)]
             if compare else []),
           "\n## Protocol of each run\n\n", protocol_markdown(records),
+          *(["\n## How each fine-tuning run trained\n\n", dynamics] if (dynamics := dynamics_markdown(
+              records, metric)) else []),
           "\n## Notes\n\n", notes_markdown(records)]
     return "".join(md), to_csv(table)
 
