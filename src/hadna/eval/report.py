@@ -139,8 +139,7 @@ def dynamics_row(rec: RunRecord, metric: str | None = None) -> dict[str, str] | 
         for name, v in (g.get("weight_change") or {}).items():
             blocks.setdefault(name, []).append(v)
     prefix = _common_prefix(list(blocks))
-    moved = ", ".join(f"{name.removeprefix(prefix) if prefix else name} {np.mean(v):.2f}"
-                      for name, v in blocks.items())
+    moved = ", ".join(f"{name.removeprefix(prefix)} {np.mean(v):.2f}" for name, v in blocks.items())
     return {
         "task": rec.task, "run": f"{rec.model} / {rec.mode}", "units": str(len(units)),
         "best epoch": ", ".join(map(str, best)) + (f" (cap {cap}: {at_cap} at cap)" if cap else ""),
