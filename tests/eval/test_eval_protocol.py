@@ -339,6 +339,117 @@ def test_the_probe_grid_does_not_block_resuming_a_plain_fine_tune(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
+# Epoch checkpoints: a killed fine-tune resumes at its last finished epoch, with the same result
+# ------------------------------------------------------------------------------------------------
+
+_TIMING_KEYS = ("train_seconds", "val_seconds", "train_nt_per_s")
+
+
+def _history(res):
+    return [{k: v for k, v in h.items() if k not in _TIMING_KEYS} for h in res.history]
+
+
+def _kill_at_validation(monkeypatch, n: int) -> list[int]:
+    """Make the n-th validation pass of fine-tuning raise KeyboardInterrupt (a kill after that epoch trained),
+    once; the returned list counts the passes (clear it to count again)."""
+    import hadna.eval.finetune as finetune
+
+    calls: list[int] = []
+    fired: list[bool] = []
+    real = finetune.evaluate
+
+    def counting(*a, **kw):
+        calls.append(1)
+        if len(calls) == n and not fired:
+            fired.append(True)
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(finetune, "evaluate", counting)
+    return calls
+
+
+def test_a_killed_fine_tune_resumes_at_its_last_epoch_with_the_same_result(tmp_path, monkeypatch):
+    data = make_task(tmp_path, n_train=120, n_test=40, length=31)
+    train, val = data.train.subset(np.arange(96)), data.train.subset(np.arange(96, 120))
+    # dropout (classifier 0.1) and RC augmentation: the resumed run must draw the same masks and flips
+    cfg = FinetuneConfig(epochs=3, lr=3e-3, batch_size=32, patience=None, rc_augment=True)
+    kw = dict(metric="mcc", num_classes=2, seed=4)
+    reference = load_eval_model(TINY, 2, seed=1)
+    ref = fine_tune(reference, train, val, cfg, **kw)
+
+    ckpt = tmp_path / "ckpt"
+    calls = _kill_at_validation(monkeypatch, 2)  # epoch 1 saved, epoch 2 trained and lost
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(load_eval_model(TINY, 2, seed=1), train, val, cfg, checkpoint_dir=ckpt, **kw)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["latest", "step-0000001"]
+
+    calls.clear()
+    resumed_model = load_eval_model(TINY, 2, seed=1)
+    res = fine_tune(resumed_model, train, val, cfg, checkpoint_dir=ckpt, **kw)
+    assert len(calls) == 2  # epochs 2 and 3 only
+    assert _history(res) == _history(ref) and res.best_epoch == ref.best_epoch and res.epochs_run == 3
+    assert res.weight_change == ref.weight_change and res.train.nucleotides == ref.train.nucleotides
+    for k, v in reference.state_dict().items():  # bit for bit: same steps, same dropout masks
+        assert torch.equal(resumed_model.state_dict()[k], v), k
+    assert sorted(p.name for p in ckpt.iterdir()) == ["latest", "step-0000003"]  # one epoch kept at a time
+
+    calls.clear()  # a finished run only loads its best weights back
+    again_model = load_eval_model(TINY, 2, seed=1)
+    again = fine_tune(again_model, train, val, cfg, checkpoint_dir=ckpt, **kw)
+    assert calls == [] and _history(again) == _history(ref) and again.val_metrics == ref.val_metrics
+    assert all(torch.equal(again_model.state_dict()[k], v) for k, v in reference.state_dict().items())
+
+    with pytest.raises(ConfigError, match="checkpoint of another run.*start_weights"):  # other starting weights
+        fine_tune(load_eval_model(TINY, 2, seed=2), train, val, cfg, checkpoint_dir=ckpt, **kw)
+    with pytest.raises(ConfigError, match="checkpoint of another run.*config.lr"):
+        fine_tune(load_eval_model(TINY, 2, seed=1), train, val, FinetuneConfig(**{**cfg.__dict__, "lr": 1e-3}),
+                  checkpoint_dir=ckpt, **kw)
+
+
+def test_a_damaged_epoch_checkpoint_starts_the_run_again(tmp_path, monkeypatch):
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    train, val = data.train.subset(np.arange(48)), data.train.subset(np.arange(48, 60))
+    cfg = FinetuneConfig(epochs=2, lr=3e-3, batch_size=16, patience=None)
+    ckpt = tmp_path / "ckpt"
+    calls = _kill_at_validation(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(load_eval_model(TINY, 2, seed=1), train, val, cfg, metric="mcc", num_classes=2, seed=1,
+                  checkpoint_dir=ckpt)
+    weights = ckpt / "step-0000001" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])  # truncated
+    calls.clear()
+    res = fine_tune(load_eval_model(TINY, 2, seed=1), train, val, cfg, metric="mcc", num_classes=2, seed=1,
+                    checkpoint_dir=ckpt)
+    assert len(calls) == 2 and res.epochs_run == 2  # both epochs trained again
+
+
+def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_path, monkeypatch):
+    from hadna.eval.records import load_records
+
+    data = make_task(tmp_path, n_train=100, n_test=30)
+    cfg = ProtocolConfig(mode="finetune", seeds=[1, 2], epochs=2, lr_grid=[1e-4, 3e-3], batch_size=32, patience=None)
+    ref = run_protocol(data, TINY, cfg, tmp_path / "ref" / "m.finetune.json")
+    out = tmp_path / "run" / "m.finetune.json"
+    partial = protocol.partial_dir(out)
+    # seed 1: 2 grid points x 2 epochs = validation passes 1-4; seed 2: its second grid point's epoch 2 is pass 8
+    calls = _kill_at_validation(monkeypatch, 8)
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol(data, TINY, cfg, out)
+    assert RunRecord.load(out).done_seeds == [1]
+    assert sorted(p.name for p in partial.iterdir()) == ["seed-2"]  # seed 1's checkpoints went with its record
+    assert sorted(p.name for p in (partial / "seed-2").iterdir()) == ["test-split-lr0.0001-bs32", "test-split-lr0.003-bs32"]
+    assert [r.model for r in load_records([out.parent])] == [TINY.name]  # a report never reads checkpoint JSONs
+    calls.clear()
+    rec = run_protocol(data, TINY, cfg, out)
+    assert len(calls) == 1  # the finished grid point is not trained again; the other resumes at epoch 2
+    assert [r.metrics for r in rec.results] == [r.metrics for r in ref.results]
+    assert [r.extra["grid"][1]["history"][1]["val"] for r in rec.results] == \
+        [r.extra["grid"][1]["history"][1]["val"] for r in ref.results]
+    assert not partial.exists()
+
+
+# ------------------------------------------------------------------------------------------------
 # CPU fine-tuning: a large batch runs as micro-batches with gradient accumulation, the same step
 # ------------------------------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ Recipe (each choice recorded in the run JSON):
   validation loss, then the earlier epoch. Its weights are kept in memory (a CPU copy) and loaded
   back at the end. ``patience``: stop after that many epochs without improvement (``None``: never).
 * The test set is not seen here: :mod:`hadna.eval.protocol` evaluates it once, with the best weights.
+* ``checkpoint_dir``: the run's state is saved there after every epoch and a rerun resumes after the last
+  saved epoch, taking the same steps as an uninterrupted run (:mod:`hadna.eval.finetune_checkpoint`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +41,7 @@ from ..errors import ConfigError, TrainingError
 from ..utils.batching import micro_batches
 from ..utils.logging import get_logger, progress
 from ..utils.schedule import warmup_decay
+from .finetune_checkpoint import EpochCheckpoint, weights_digest
 from .inference import Throughput, embed_sequences, predict_logits
 from .metrics import compute_metrics
 from .models import EvalModel
@@ -226,20 +230,32 @@ def init_head_from_probe(model: EvalModel, train: Split, val: Split, *, metric: 
 
 
 def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *, metric: str, num_classes: int,
-              seed: int, desc: str = "") -> FinetuneResult:
-    """Fine-tune every weight of ``model`` on ``train``; select the epoch on ``val`` (see module doc)."""
+              seed: int, desc: str = "", checkpoint_dir: str | Path | None = None) -> FinetuneResult:
+    """Fine-tune every weight of ``model`` on ``train``; select the epoch on ``val`` (see module doc).
+
+    ``checkpoint_dir``: save the run's state there after every epoch and resume from it (``None``: don't).
+    """
     cfg.validate()
     if metric not in ("accuracy", "mcc", "f1"):
         raise ConfigError(f"unknown selection metric {metric!r}")
     # the micro-batch bound is recorded: it decides how dropout masks are drawn, so it is part of a run's recipe
     result = FinetuneResult(config={**asdict(cfg), "micro_batch_nt": model.batch_nt_cap}, best_epoch=0, epochs_run=0,
                             val_metrics={}, val_loss=math.inf)
-    if cfg.head_init == "probe":
+    store = resumed = None
+    if checkpoint_dir is not None:
+        compat = {"config": result.config, "seed": seed, "metric": metric, "num_classes": num_classes,
+                  "train": train.fingerprint(), "validation": val.fingerprint(),
+                  "start_weights": weights_digest(model.module.state_dict())}
+        store = EpochCheckpoint(checkpoint_dir, compat)
+        resumed = store.load()
+    if resumed is not None:
+        result.head_probe = resumed.json("progress")["head_probe"]  # the saved weights hold the probe head
+    elif cfg.head_init == "probe":
         result.head_probe = init_head_from_probe(model, train, val, metric=metric, num_classes=num_classes,
                                                  c_grid=cfg.probe_c_grid, seed=seed)
     torch.manual_seed(seed)  # dropout masks
     module = model.module
-    start_state = model.state_dict()
+    start_state = model.state_dict() if resumed is None else resumed.tensors("start")
     module.train()
     groups = param_groups(model, cfg.lr, cfg.backbone_lr_ratio)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -251,7 +267,7 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
         p.requires_grad_(False)
     try:
         return _fine_tune_loop(model, train, val, cfg, metric, num_classes, seed, desc, optimizer, trained,
-                               start_state, result)
+                               start_state, result, store, resumed)
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -259,7 +275,8 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
 
 def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, metric: str, num_classes: int,
                     seed: int, desc: str, optimizer: torch.optim.Optimizer, trained: list[torch.nn.Parameter],
-                    start_state: dict[str, torch.Tensor], result: FinetuneResult) -> FinetuneResult:
+                    start_state: dict[str, torch.Tensor], result: FinetuneResult, store: EpochCheckpoint | None = None,
+                    resumed: Any = None) -> FinetuneResult:
     from ..sequence import reverse_complement
 
     module = model.module
@@ -271,7 +288,15 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
     labels = torch.from_numpy(train.labels)
     stopper = EarlyStopping(cfg.patience)
     prefix = f"{desc} " if desc else ""
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch, last_epoch = 1, cfg.epochs
+    if resumed is not None:
+        first_epoch, finished = _resume(model, resumed, optimizer, scheduler, stopper, result)
+        if finished:
+            last_epoch = result.epochs_run  # nothing left to train: the best weights are loaded below
+        log.info("%s%s the checkpoint after epoch %d of %d (%s)", prefix,
+                 "finished run, best weights loaded from" if finished else "resuming from", result.epochs_run,
+                 cfg.epochs, resumed.path)
+    for epoch in range(first_epoch, last_epoch + 1):
         batches = epoch_batches(lengths, cfg.batch_size, seed, epoch, cfg.bucket_batches)
         flip = np.random.default_rng([seed, epoch, 1]).random(len(train)) < 0.5 if cfg.rc_augment else None
         module.train()
@@ -315,8 +340,13 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
                  " (best)" if improved else "", train_s, f"{epoch_nt / train_s:,.0f}" if train_s > 0 else "-",
                  out.throughput.seconds)
         result.epochs_run = epoch
-        if stopper.should_stop and epoch < cfg.epochs:
-            result.stopped_early = True
+        stop = stopper.should_stop and epoch < cfg.epochs
+        result.stopped_early = stop
+        if store is not None:
+            store.save(epoch, finished=stop or epoch == cfg.epochs, model=model.state_dict(),
+                       best=stopper.best_state, start=start_state, optimizer=optimizer, scheduler=scheduler,
+                       progress=_progress(result, stopper))
+        if stop:
             log.info("%searly stop after epoch %d: no improvement for %d epochs (best epoch %d)",
                      prefix, epoch, stopper.bad_epochs, stopper.best_epoch)
             break
@@ -327,6 +357,29 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
     result.weight_change = weight_change(start_state, model.state_dict(), dict(module.named_parameters()))
     model.eval()
     return result
+
+
+def _progress(result: FinetuneResult, stopper: EarlyStopping) -> dict[str, Any]:
+    """The JSON part of an epoch checkpoint: history, timings and early-stopping counters."""
+    return {"history": result.history, "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
+            "train_nucleotides": result.train.nucleotides, "train_seconds": result.train.seconds,
+            "val_seconds": result.val_seconds, "head_probe": result.head_probe,
+            "best_score": list(stopper.best_score or ()), "best_epoch": stopper.best_epoch,
+            "bad_epochs": stopper.bad_epochs}
+
+
+def _resume(model: EvalModel, ckpt: Any, optimizer: torch.optim.Optimizer, scheduler: Any, stopper: EarlyStopping,
+            result: FinetuneResult) -> tuple[int, bool]:
+    """Load an epoch checkpoint into the run's objects; returns (first epoch still to run, finished)."""
+    p = ckpt.json("progress")
+    model.load_state_dict(ckpt.tensors("model", device=model.device))
+    EpochCheckpoint.restore_training_state(ckpt, optimizer, scheduler, model.device)
+    stopper.best_score, stopper.best_epoch = tuple(p["best_score"]), p["best_epoch"]
+    stopper.bad_epochs, stopper.best_state = p["bad_epochs"], ckpt.tensors("best")
+    result.history, result.epochs_run, result.stopped_early = p["history"], p["epochs_run"], p["stopped_early"]
+    result.train.add(Throughput(p["train_nucleotides"], p["train_seconds"]))
+    result.val_seconds = p["val_seconds"]
+    return result.epochs_run + 1, bool(ckpt.state["finished"])
 
 
 _BLOCK = re.compile(r"^(.*?\b(?:layers?|blocks?)\.\d+)\.")

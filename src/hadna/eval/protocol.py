@@ -28,13 +28,19 @@ same architecture from a random init (seeded by ``s``; for a ``preset:`` model t
 
 The run record (:class:`~hadna.eval.records.RunRecord`) is saved atomically after every seed; a
 rerun with the same settings skips finished seeds, and refuses (ConfigError) when the settings that
-change results differ from those recorded.
+change results differ from those recorded. Within a seed, every fine-tuning run (unit and grid point)
+saves its state after each epoch under ``<run JSON stem>.partial/seed-<s>/`` and a rerun resumes it at
+its last finished epoch (:mod:`hadna.eval.finetune_checkpoint`); the seed's directory is deleted once the
+seed is in the record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
+import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +66,7 @@ _RUNTIME_KEYS = ("seeds", "device", "eval_batch_size", "embed_batch_size")
 
 # The plan (ProtocolConfig, units, cost estimate) lives in .plan; its public names are importable from here too.
 __all__ = ["ProtocolConfig", "UnitResult", "base_splits", "estimate_cost", "evaluate_test", "make_units",
-           "run_finetune_unit", "run_probe_unit", "run_protocol", "subsample"]
+           "partial_dir", "run_finetune_unit", "run_probe_unit", "run_protocol", "subsample"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -82,8 +88,23 @@ def evaluate_test(model: EvalModel, split: Split, num_classes: int, batch_size: 
     return evaluate(model, split, num_classes, batch_size, rc_average, desc="test")
 
 
+def partial_dir(out: Path) -> Path:
+    """Where the per-epoch checkpoints of the run recorded in ``out`` go (``HAD.finetune.json`` ->
+    ``HAD.finetune.partial``)."""
+    return out.with_suffix(".partial")
+
+
+def _run_dir_name(unit: Unit, lr: float, bs: int) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{unit.label}-lr{lr:g}-bs{bs}")
+
+
 def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff: dict[str, Any], unit: Unit,
-                      base: dict[str, Split], seed: int, device: Any, describe: dict[str, Any]) -> UnitResult:
+                      base: dict[str, Split], seed: int, device: Any, describe: dict[str, Any],
+                      checkpoint_root: Path | None = None) -> UnitResult:
+    """Fine-tune every grid point of one unit, keep the best on validation and test it once.
+
+    ``checkpoint_root``: the seed's checkpoint directory (each grid point saves and resumes under it).
+    """
     train, val, test = split_of(base, unit.train), split_of(base, unit.val), split_of(base, unit.test)
     ft = eff["finetune"]
     metric, k = data.spec.metric, data.num_classes
@@ -98,8 +119,9 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
             model = load_eval_model(spec, k, seed=seed, random_init=cfg.mode == "scratch", device=device)
             describe.setdefault("model", model.describe())
             fcfg = cfg.finetune_config(lr, bs, ft["epochs"])
+            ckpt = checkpoint_root / _run_dir_name(unit, lr, bs) if checkpoint_root is not None else None
             res = fine_tune(model, train, val, fcfg, metric=metric, num_classes=k, seed=seed,
-                            desc=f"seed {seed} {unit.label} lr {lr:g} bs {bs}")
+                            desc=f"seed {seed} {unit.label} lr {lr:g} bs {bs}", checkpoint_dir=ckpt)
             t_train += res.train.seconds
             t_val += res.val_seconds
             nt += res.train.nucleotides
@@ -198,6 +220,9 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
     out = Path(out_path) if out_path is not None else None
     base, data_notes = base_splits(data, cfg)
     record: RunRecord | None = None
+    partial = partial_dir(out) if out is not None and cfg.mode != "probe" else None
+    if partial is not None and overwrite:
+        shutil.rmtree(partial, ignore_errors=True)
     if out is not None and out.is_file() and not overwrite:
         record = RunRecord.load(out)
         if (record.task, record.model, record.mode) != (data.name, spec.name, cfg.mode):
@@ -248,13 +273,18 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
                 assert probe_model is not None and cache is not None
                 results.append(run_probe_unit(probe_model, cache, data, cfg, unit, base, seed))
             else:
-                results.append(run_finetune_unit(spec, data, cfg, eff, unit, base, seed, device, describe))
+                results.append(run_finetune_unit(spec, data, cfg, eff, unit, base, seed, device, describe,
+                                                 partial / f"seed-{seed}" if partial is not None else None))
         wall = time.perf_counter() - start
         record.add(_seed_result(seed, results, wall))
         if "model" in describe and "model" not in record.config:
             record.config["model"] = describe["model"]
         if out is not None:
             record.save(out)
+        if partial is not None:  # the seed is in the record: its epoch checkpoints are no longer needed
+            shutil.rmtree(partial / f"seed-{seed}", ignore_errors=True)
+            with contextlib.suppress(OSError):
+                partial.rmdir()  # only when no other seed's checkpoints are left
         r = record.results[-1]
         log.info("%s/%s/%s seed %d: test %s %.4f (accuracy %.4f) in %.1f s%s", data.name, spec.name, cfg.mode, seed,
                  data.spec.metric, r.metrics[data.spec.metric], r.metrics["accuracy"], wall,

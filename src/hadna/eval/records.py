@@ -144,11 +144,13 @@ class RunRecord:
 
 
 def load_records(paths: list[str | Path]) -> list[RunRecord]:
-    """Read several run JSONs (directories are searched for ``*.json``); duplicates are errors."""
+    """Read several run JSONs (directories are searched for ``*.json``, leaving out the epoch checkpoints
+    of unfinished fine-tuning seeds in ``*.partial`` directories); duplicates are errors."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(p.rglob("*.json"))
+            files += sorted(f for f in p.rglob("*.json")
+                            if not any(part.endswith(".partial") for part in f.relative_to(p).parts[:-1]))
         else:
             files.append(p)
     if not files:

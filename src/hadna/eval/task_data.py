@@ -35,6 +35,20 @@ class Split:
         return Split([self.sequences[i] for i in idx], self.labels[idx],
                      self.source if source is None else source)
 
+    def hash_into(self, h: Any, role: str) -> None:
+        """Feed this split's rows (count, labels, sequences) to the hashlib object ``h`` under ``role``."""
+        h.update(f"\n#{role} {len(self)}\n".encode())
+        h.update(self.labels.astype("<i8").tobytes())
+        h.update("\n".join(self.sequences).encode())
+
+    def fingerprint(self) -> str:
+        """sha256 of the rows: equal exactly when two splits hold the same sequences and labels in the same order."""
+        import hashlib
+
+        h = hashlib.sha256()
+        self.hash_into(h, "split")
+        return h.hexdigest()
+
     @property
     def num_nt(self) -> int:
         """Total nucleotides (for throughput numbers)."""
@@ -99,9 +113,7 @@ class TaskData:
         h = hashlib.sha256("\t".join(self.class_names).encode())
         for role, s in (("train", self.train), ("validation", self.validation), ("test", self.test)):
             if s is not None:
-                h.update(f"\n#{role} {len(s)}\n".encode())
-                h.update(s.labels.astype("<i8").tobytes())
-                h.update("\n".join(s.sequences).encode())
+                s.hash_into(h, role)
         return h.hexdigest()
 
     def summary(self) -> dict[str, Any]:
