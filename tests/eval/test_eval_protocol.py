@@ -437,7 +437,7 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     with pytest.raises(KeyboardInterrupt):
         run_protocol(data, TINY, cfg, out)
     assert RunRecord.load(out).done_seeds == [1]
-    assert sorted(p.name for p in partial.iterdir()) == ["seed-2"]  # seed 1's checkpoints went with its record
+    assert sorted(p.name for p in partial.iterdir()) == [".hadna.lock", "seed-2"]  # seed 1's went with its record
     assert sorted(p.name for p in (partial / "seed-2").iterdir()) == ["test-split-lr0.0001-bs32", "test-split-lr0.003-bs32"]
     assert [r.model for r in load_records([out.parent])] == [TINY.name]  # a report never reads checkpoint JSONs
     calls.clear()
@@ -447,6 +447,36 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert [r.extra["grid"][1]["history"][1]["val"] for r in rec.results] == \
         [r.extra["grid"][1]["history"][1]["val"] for r in ref.results]
     assert not partial.exists()
+
+
+def test_a_second_process_cannot_run_the_same_run_at_the_same_time(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hadna.errors import DirectoryInUseError
+
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    out = tmp_path / "run" / "m.probe.json"
+    lock_dir, release = protocol.partial_dir(out), tmp_path / "release"
+    hold = ("import sys, time\nfrom pathlib import Path\nfrom hadna.utils.io import lock_directory\n"
+            "with lock_directory(sys.argv[1], remove_when_empty=True):\n    print('held', flush=True)\n"
+            "    while not Path(sys.argv[2]).exists(): time.sleep(0.02)\n")
+    src = str(Path(protocol.__file__).resolve().parents[2])
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(lock_dir), str(release)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": src})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DirectoryInUseError, match=f"run m.probe.json.*is in use by hadna pid {holder.pid} "):
+            run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out)
+        assert not out.exists()
+    finally:
+        release.touch()
+        holder.wait(timeout=60)
+    assert not lock_dir.exists()  # the holder left nothing behind
+    assert run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out).done_seeds == [1]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.probe.json"]  # lock directory removed again
 
 
 # ------------------------------------------------------------------------------------------------

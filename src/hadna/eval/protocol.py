@@ -31,12 +31,12 @@ rerun with the same settings skips finished seeds, and refuses (ConfigError) whe
 change results differ from those recorded. Within a seed, every fine-tuning run (unit and grid point)
 saves its state after each epoch under ``<run JSON stem>.partial/seed-<s>/`` and a rerun resumes it at
 its last finished epoch (:mod:`hadna.eval.finetune_checkpoint`); the seed's directory is deleted once the
-seed is in the record.
+seed is in the record. The ``.partial`` directory also holds the run's lock (one process per run JSON)
+and is removed when the run ends with nothing left in it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import platform
 import re
@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..utils.device import resolve_device
+from ..utils.io import lock_directory
 from ..utils.logging import get_logger
 from .finetune import EvalOutput, evaluate, fine_tune
 from .inference import EmbeddingCache
@@ -208,8 +209,19 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
                  overwrite: bool = False) -> RunRecord:
     """Run (or resume) every seed of ``cfg`` for one task and one model; return the record.
 
-    ``out_path``: the run JSON, written after every seed (``None``: keep in memory only).
+    ``out_path``: the run JSON, written after every seed (``None``: keep in memory only). While the run
+    reads and writes it, its ``.partial`` directory is locked: a second process asking for the same run
+    gets :class:`~hadna.errors.DirectoryInUseError` instead of overwriting its seeds.
     """
+    if out_path is None:
+        return _run_protocol(data, spec, cfg, None, overwrite)
+    out = Path(out_path)
+    with lock_directory(partial_dir(out), what=f"the lock directory of run {out.name},", remove_when_empty=True):
+        return _run_protocol(data, spec, cfg, out, overwrite)
+
+
+def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Path | None,
+                  overwrite: bool) -> RunRecord:
     cfg.validate()
     if spec.kind == "kmer" and cfg.mode != "probe":
         raise ConfigError(f"{spec.name}: the k-mer baseline has no encoder to {cfg.mode}; its only mode is probe "
@@ -217,12 +229,12 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
     eff = cfg.resolve(data)
     seeds = eff["seeds"]
     protocol = dataclasses.asdict(cfg)
-    out = Path(out_path) if out_path is not None else None
     base, data_notes = base_splits(data, cfg)
     record: RunRecord | None = None
     partial = partial_dir(out) if out is not None and cfg.mode != "probe" else None
     if partial is not None and overwrite:
-        shutil.rmtree(partial, ignore_errors=True)
+        for stale in partial.glob("seed-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     if out is not None and out.is_file() and not overwrite:
         record = RunRecord.load(out)
         if (record.task, record.model, record.mode) != (data.name, spec.name, cfg.mode):
@@ -283,8 +295,6 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
             record.save(out)
         if partial is not None:  # the seed is in the record: its epoch checkpoints are no longer needed
             shutil.rmtree(partial / f"seed-{seed}", ignore_errors=True)
-            with contextlib.suppress(OSError):
-                partial.rmdir()  # only when no other seed's checkpoints are left
         r = record.results[-1]
         log.info("%s/%s/%s seed %d: test %s %.4f (accuracy %.4f) in %.1f s%s", data.name, spec.name, cfg.mode, seed,
                  data.spec.metric, r.metrics[data.spec.metric], r.metrics["accuracy"], wall,

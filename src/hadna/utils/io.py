@@ -147,7 +147,7 @@ LOCK_FILE = ".hadna.lock"
 
 @contextlib.contextmanager
 def lock_directory(path: str | os.PathLike, what: str = "output directory",
-                   clean: tuple[str, ...] = ()) -> Iterator[None]:
+                   clean: tuple[str, ...] = (), remove_when_empty: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on directory ``path`` (created if needed) for the ``with`` block.
 
     A second process that asks for the same directory gets a one-line
@@ -156,6 +156,8 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
     when the holder exits, however it exits (no stale lock after a crash). Re-entrant within a process.
     Under ``torchrun`` only rank 0 (``RANK`` unset or 0) locks: the other ranks belong to the same run.
     ``clean``: entries of ``path`` whose stale temporaries (of dead processes) the lock holder removes.
+    A directory the lock created is removed again when nothing but the lock file is left in it at the end;
+    ``remove_when_empty``: also one that existed before (a lock directory of its own, not an output).
     """
     import fcntl
     import socket
@@ -205,7 +207,7 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
     finally:
         del _HELD_LOCKS[key]
         os.ftruncate(fd, 0)
-        if created and [p.name for p in directory.iterdir()] == [LOCK_FILE]:  # a run that wrote nothing
+        if (created or remove_when_empty) and [p.name for p in directory.iterdir()] == [LOCK_FILE]:  # nothing written
             with contextlib.suppress(OSError):
                 (directory / LOCK_FILE).unlink()
                 directory.rmdir()
