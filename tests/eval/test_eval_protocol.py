@@ -393,6 +393,9 @@ def test_a_killed_fine_tune_resumes_at_its_last_epoch_with_the_same_result(tmp_p
     for k, v in reference.state_dict().items():  # bit for bit: same steps, same dropout masks
         assert torch.equal(resumed_model.state_dict()[k], v), k
     assert sorted(p.name for p in ckpt.iterdir()) == ["latest", "step-0000003"]  # one epoch kept at a time
+    # a finished run keeps its best weights and its result, not the optimiser state
+    assert sorted(p.name for p in (ckpt / "step-0000003").iterdir()) == ["best.safetensors", "progress.json",
+                                                                        "state.json"]
 
     calls.clear()  # a finished run only loads its best weights back
     again_model = load_eval_model(TINY, 2, seed=1)
@@ -402,9 +405,34 @@ def test_a_killed_fine_tune_resumes_at_its_last_epoch_with_the_same_result(tmp_p
 
     with pytest.raises(ConfigError, match="checkpoint of another run.*start_weights"):  # other starting weights
         fine_tune(load_eval_model(TINY, 2, seed=2), train, val, cfg, checkpoint_dir=ckpt, **kw)
-    with pytest.raises(ConfigError, match="checkpoint of another run.*config.lr"):
+    with pytest.raises(ConfigError, match="checkpoint of another run.*recipe.lr"):
         fine_tune(load_eval_model(TINY, 2, seed=1), train, val, FinetuneConfig(**{**cfg.__dict__, "lr": 1e-3}),
                   checkpoint_dir=ckpt, **kw)
+
+
+def test_resuming_ignores_the_validation_batch_size_and_restarts_after_a_device_change(tmp_path, monkeypatch):
+    from hadna.eval.model_base import EvalModel
+
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    train, val = data.train.subset(np.arange(48)), data.train.subset(np.arange(48, 60))
+    cfg = FinetuneConfig(epochs=3, lr=3e-3, batch_size=16, patience=None)
+    kw = dict(metric="mcc", num_classes=2, seed=1)
+
+    def killed_at_epoch_2(ckpt):
+        calls = _kill_at_validation(monkeypatch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            fine_tune(load_eval_model(TINY, 2, seed=1), train, val, cfg, checkpoint_dir=ckpt, **kw)
+        calls.clear()
+        return calls
+
+    calls = killed_at_epoch_2(tmp_path / "a")  # validation batch size: changes nothing, so the run resumes
+    fine_tune(load_eval_model(TINY, 2, seed=1), train, val, FinetuneConfig(**{**cfg.__dict__, "eval_batch_size": 7}),
+              checkpoint_dir=tmp_path / "a", **kw)
+    assert len(calls) == 2
+    calls = killed_at_epoch_2(tmp_path / "b")  # another micro-batch bound (CPU <-> GPU): other dropout masks
+    monkeypatch.setattr(EvalModel, "batch_nt_cap", property(lambda self: 100))
+    fine_tune(load_eval_model(TINY, 2, seed=1), train, val, cfg, checkpoint_dir=tmp_path / "b", **kw)
+    assert len(calls) == 3  # started again from epoch 1
 
 
 def test_a_damaged_epoch_checkpoint_starts_the_run_again(tmp_path, monkeypatch):
@@ -447,6 +475,9 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert [r.extra["grid"][1]["history"][1]["val"] for r in rec.results] == \
         [r.extra["grid"][1]["history"][1]["val"] for r in ref.results]
     assert not partial.exists()
+    # a run killed between saving a seed and deleting its checkpoints: the next run deletes them
+    (partial / "seed-2" / "x").mkdir(parents=True)
+    assert run_protocol(data, TINY, cfg, out).done_seeds == [1, 2] and not partial.exists()
 
 
 def test_a_second_process_cannot_run_the_same_run_at_the_same_time(tmp_path):

@@ -243,11 +243,10 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
                             val_metrics={}, val_loss=math.inf)
     store = resumed = None
     if checkpoint_dir is not None:
-        compat = {"config": result.config, "seed": seed, "metric": metric, "num_classes": num_classes,
-                  "train": train.fingerprint(), "validation": val.fingerprint(),
-                  "start_weights": weights_digest(model.module.state_dict())}
-        store = EpochCheckpoint(checkpoint_dir, compat)
+        store = EpochCheckpoint(checkpoint_dir, _compat(model, train, val, result.config, seed, metric, num_classes))
         resumed = store.load()
+        if resumed is not None and resumed.state["finished"]:
+            return _finished(model, resumed, result, desc)
     if resumed is not None:
         result.head_probe = resumed.json("progress")["head_probe"]  # the saved weights hold the probe head
     elif cfg.head_init == "probe":
@@ -288,15 +287,12 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
     labels = torch.from_numpy(train.labels)
     stopper = EarlyStopping(cfg.patience)
     prefix = f"{desc} " if desc else ""
-    first_epoch, last_epoch = 1, cfg.epochs
+    first_epoch = 1
     if resumed is not None:
-        first_epoch, finished = _resume(model, resumed, optimizer, scheduler, stopper, result)
-        if finished:
-            last_epoch = result.epochs_run  # nothing left to train: the best weights are loaded below
-        log.info("%s%s the checkpoint after epoch %d of %d (%s)", prefix,
-                 "finished run, best weights loaded from" if finished else "resuming from", result.epochs_run,
-                 cfg.epochs, resumed.path)
-    for epoch in range(first_epoch, last_epoch + 1):
+        first_epoch = _resume(model, resumed, optimizer, scheduler, stopper, result)
+        log.info("%sresuming from the checkpoint after epoch %d of %d (%s)", prefix, result.epochs_run, cfg.epochs,
+                 resumed.path)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         batches = epoch_batches(lengths, cfg.batch_size, seed, epoch, cfg.bucket_batches)
         flip = np.random.default_rng([seed, epoch, 1]).random(len(train)) < 0.5 if cfg.rc_augment else None
         module.train()
@@ -342,9 +338,9 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
         result.epochs_run = epoch
         stop = stopper.should_stop and epoch < cfg.epochs
         result.stopped_early = stop
-        if store is not None:
-            store.save(epoch, finished=stop or epoch == cfg.epochs, model=model.state_dict(),
-                       best=stopper.best_state, start=start_state, optimizer=optimizer, scheduler=scheduler,
+        if store is not None and not stop and epoch < cfg.epochs:
+            store.save(epoch, model=model.state_dict(), best=stopper.best_state, start=start_state,
+                       optimizer=optimizer, scheduler=scheduler, device=model.device,
                        progress=_progress(result, stopper))
         if stop:
             log.info("%searly stop after epoch %d: no improvement for %d epochs (best epoch %d)",
@@ -355,6 +351,35 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
     result.best_epoch = stopper.best_epoch
     result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
     result.weight_change = weight_change(start_state, model.state_dict(), dict(module.named_parameters()))
+    if store is not None:
+        store.save_finished(result.epochs_run, best=stopper.best_state,
+                            progress={**_progress(result, stopper), "weight_change": result.weight_change})
+    model.eval()
+    return result
+
+
+def _compat(model: EvalModel, train: Split, val: Split, config: dict[str, Any], seed: int, metric: str,
+            num_classes: int) -> dict[str, Any]:
+    """What identifies one fine-tuning run, for its epoch checkpoints (the validation batch size changes nothing)."""
+    recipe = {k: v for k, v in config.items() if k not in ("eval_batch_size", "micro_batch_nt")}
+    return {"recipe": recipe, "micro_batch_nt": config["micro_batch_nt"], "seed": seed, "metric": metric,
+            "num_classes": num_classes, "model": {"kind": model.spec.kind, "pooling": model.spec.pooling},
+            "train": train.fingerprint(), "validation": val.fingerprint(),
+            "start_weights": weights_digest(model.module.state_dict())}
+
+
+def _finished(model: EvalModel, ckpt: Any, result: FinetuneResult, desc: str) -> FinetuneResult:
+    """The result of a run that had already ended: its best weights loaded back, nothing trained."""
+    p = ckpt.json("progress")
+    model.load_state_dict(ckpt.tensors("best", device=model.device))
+    result.history, result.epochs_run, result.stopped_early = p["history"], p["epochs_run"], p["stopped_early"]
+    result.train.add(Throughput(p["train_nucleotides"], p["train_seconds"]))
+    result.val_seconds, result.head_probe, result.weight_change = p["val_seconds"], p["head_probe"], p["weight_change"]
+    result.best_epoch = p["best_epoch"]
+    best = result.history[result.best_epoch - 1]
+    result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
+    log.info("%sfinished run: best weights (epoch %d of %d) loaded from %s", f"{desc} " if desc else "",
+             result.best_epoch, result.epochs_run, ckpt.path)
     model.eval()
     return result
 
@@ -369,8 +394,8 @@ def _progress(result: FinetuneResult, stopper: EarlyStopping) -> dict[str, Any]:
 
 
 def _resume(model: EvalModel, ckpt: Any, optimizer: torch.optim.Optimizer, scheduler: Any, stopper: EarlyStopping,
-            result: FinetuneResult) -> tuple[int, bool]:
-    """Load an epoch checkpoint into the run's objects; returns (first epoch still to run, finished)."""
+            result: FinetuneResult) -> int:
+    """Load an epoch checkpoint of an unfinished run into the run's objects; returns the first epoch to run."""
     p = ckpt.json("progress")
     model.load_state_dict(ckpt.tensors("model", device=model.device))
     EpochCheckpoint.restore_training_state(ckpt, optimizer, scheduler, model.device)
@@ -379,7 +404,7 @@ def _resume(model: EvalModel, ckpt: Any, optimizer: torch.optim.Optimizer, sched
     result.history, result.epochs_run, result.stopped_early = p["history"], p["epochs_run"], p["stopped_early"]
     result.train.add(Throughput(p["train_nucleotides"], p["train_seconds"]))
     result.val_seconds = p["val_seconds"]
-    return result.epochs_run + 1, bool(ckpt.state["finished"])
+    return result.epochs_run + 1
 
 
 _BLOCK = re.compile(r"^(.*?\b(?:layers?|blocks?)\.\d+)\.")

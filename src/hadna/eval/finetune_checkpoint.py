@@ -9,18 +9,24 @@ the run JSON and deletes them once the seed is saved), and reads it back at the 
   AdamW's state, the torch RNG state (dropout masks) and the learning-rate schedule: the resumed run
   takes the same steps as an uninterrupted one (data order is a function of (seed, epoch) already);
 * the epoch history, early-stopping counters and timings;
-* ``finished``: the run ended (last epoch or early stop); a rerun only loads the best weights back.
+* ``finished``: the run ended (last epoch or early stop). Then only the best epoch's weights and the
+  result are kept (one model's worth of disk, not five), and a rerun loads them back without training.
 
 The files are those of :class:`hadna.train.checkpoint.CheckpointManager` (safetensors + JSON with sha256
 digests, written atomically, never pickled). A checkpoint is used only by the run it belongs to: its
-compatibility record (recipe, seed, selection metric, digests of the training and validation rows and of
-the starting weights) must match, or :class:`~hadna.errors.ConfigError` says what differs; a damaged one
-is logged and the run starts again from its first epoch.
+compatibility record (recipe, seed, selection metric, pooling, digests of the training and validation rows
+and of the starting weights) must match, or :class:`~hadna.errors.ConfigError` says what differs. Two
+differences start the run again with a warning instead: a damaged checkpoint, and another micro-batch
+bound (the run moved between CPU and GPU: its dropout masks would differ). The validation batch size
+changes no result and is not compared. Exact on CPU; on a GPU the RNG state of the model's device is
+restored, but eval does not force deterministic kernels, so two GPU runs may differ by rounding anyway.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +60,12 @@ class EpochCheckpoint:
     ``compat``: what identifies the run (JSON-able); a saved checkpoint with another record is refused.
     """
 
+    #: compatibility entries whose change restarts the run (with a warning) instead of refusing it
+    RESTART_KEYS = ("micro_batch_nt",)
+
     def __init__(self, directory: str | Path, compat: dict[str, Any]):
         self.directory = Path(directory)
-        self.compat = compat
+        self.compat = json.loads(json.dumps(compat))  # compared with the saved record as JSON would give it back
         self._manager = CheckpointManager(self.directory, keep_last=1)
 
     def load(self) -> LoadedCheckpoint | None:
@@ -70,40 +79,54 @@ class EpochCheckpoint:
         if ckpt is None:
             return None
         diffs = describe_incompatibility(ckpt.state.get("compat", {}), self.compat)
+        if diffs and all(d.split(":")[0] in self.RESTART_KEYS for d in diffs):
+            log.warning("%s: %s; this run starts again from its first epoch", ckpt.path, "; ".join(diffs))
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return None
         if diffs:
             raise ConfigError(f"{ckpt.path} is a fine-tuning checkpoint of another run ({'; '.join(diffs[:4])}); "
-                              f"delete {self.directory} (or rerun with --overwrite) to start this run again")
+                              f"delete {self.directory} to train this run from its first epoch")
         return ckpt
 
-    def save(self, epoch: int, *, finished: bool, model: dict[str, torch.Tensor], best: dict[str, torch.Tensor],
+    def save(self, epoch: int, *, model: dict[str, torch.Tensor], best: dict[str, torch.Tensor],
              start: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, scheduler: Any,
-             progress: dict[str, Any]) -> None:
-        """Write the state after ``epoch`` (atomically; the previous epoch's files are then removed)."""
+             device: torch.device, progress: dict[str, Any]) -> None:
+        """Write the whole state after ``epoch`` of a run that goes on (atomically; the previous epoch's
+        files are then removed)."""
         opt_tensors, opt_meta = flatten_optimizer_state(optimizer.state_dict())
-        rng = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            rng["cuda"] = torch.cuda.get_rng_state()
         self._manager.save(
             epoch,
             tensors={"model": _cpu_tensors(model), "best": _cpu_tensors(best), "start": _cpu_tensors(start),
-                     "optimizer": opt_tensors, "rng": rng},
+                     "optimizer": opt_tensors, "rng": _rng_state(device)},
             jsons={"optimizer": opt_meta, "scheduler": scheduler.state_dict(), "progress": progress},
-            state={"compat": self.compat, "finished": bool(finished)})
+            state={"compat": self.compat, "finished": False})
+
+    def save_finished(self, epoch: int, *, best: dict[str, torch.Tensor], progress: dict[str, Any]) -> None:
+        """Write the outcome of a run that ended after ``epoch``: the best weights and the result only."""
+        self._manager.save(epoch, tensors={"best": _cpu_tensors(best)}, jsons={"progress": progress},
+                           state={"compat": self.compat, "finished": True})
 
     @staticmethod
     def restore_training_state(ckpt: LoadedCheckpoint, optimizer: torch.optim.Optimizer, scheduler: Any,
                                device: torch.device) -> None:
         """Load AdamW's state, the schedule and the RNG state(s) saved in ``ckpt``."""
-        state = unflatten_optimizer_state(ckpt.tensors("optimizer", device=device), ckpt.json("optimizer"))
+        # loaded on the CPU: load_state_dict moves the moments to their parameters' device and keeps `step` as saved
+        state = unflatten_optimizer_state(ckpt.tensors("optimizer"), ckpt.json("optimizer"))
         optimizer.load_state_dict(state)
         scheduler.load_state_dict(ckpt.json("scheduler"))
         rng = ckpt.tensors("rng")
         torch.set_rng_state(rng["cpu"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rng["cuda"])
+        if "device" in rng and device.type == "cuda":
+            torch.cuda.set_rng_state(rng["device"], device)
+        elif "device" in rng and device.type == "mps":
+            torch.mps.set_rng_state(rng["device"])
 
-    def remove(self) -> None:
-        """Delete this run's checkpoint directory (its result is saved elsewhere)."""
-        import shutil
 
-        shutil.rmtree(self.directory, ignore_errors=True)
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The CPU generator's state, and that of the model's accelerator (its own device, not the current one)."""
+    rng = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["device"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        rng["device"] = torch.mps.get_rng_state()
+    return rng

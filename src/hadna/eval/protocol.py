@@ -96,7 +96,7 @@ def partial_dir(out: Path) -> Path:
 
 
 def _run_dir_name(unit: Unit, lr: float, bs: int) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{unit.label}-lr{lr:g}-bs{bs}")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{unit.label}-lr{lr!r}-bs{bs}")  # repr: distinct lrs, distinct names
 
 
 def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff: dict[str, Any], unit: Unit,
@@ -263,6 +263,9 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
                                 f"{data.spec.metric} (patience {cfg.patience}); lr/batch size: "
                                 f"{eff['finetune']['selection']} (lr {eff['finetune']['lr_grid']}, batch size "
                                 f"{eff['finetune']['batch_size_grid']})")
+    if partial is not None:  # seeds recorded by a run killed before it deleted their checkpoints
+        for s in record.done_seeds:
+            shutil.rmtree(partial / f"seed-{s}", ignore_errors=True)
     remaining = [s for s in seeds if s not in record.done_seeds]
     if not remaining:
         log.info("%s/%s/%s: all seeds %s already done", data.name, spec.name, cfg.mode, seeds)

@@ -150,7 +150,7 @@ def load_records(paths: list[str | Path]) -> list[RunRecord]:
     for p in map(Path, paths):
         if p.is_dir():
             files += sorted(f for f in p.rglob("*.json")
-                            if not any(part.endswith(".partial") for part in f.relative_to(p).parts[:-1]))
+                            if not any(part.endswith(".partial") for part in (p.name, *f.relative_to(p).parts[:-1])))
         else:
             files.append(p)
     if not files:
