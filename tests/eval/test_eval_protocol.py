@@ -186,6 +186,9 @@ def test_resume_skips_finished_seeds(tmp_path, monkeypatch):
     assert [r.metrics for r in rec.results[:2]] == [r.metrics for r in saved.results]
     run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3]), out)  # nothing left to do
     assert calls == [1, 2, -1, 3]
+    cls = parse_model_spec("preset:had-tiny", pooling="max")
+    with pytest.raises(ConfigError, match="another model setting.*pooling: 'mean' -> 'max'"):
+        run_protocol(data, cls, ProtocolConfig(mode="probe", seeds=[1, 2, 3, 4]), out)
     with pytest.raises(ConfigError, match="other settings.*probe_c_grid"):
         run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3], probe_c_grid=[1.0]), out)
 

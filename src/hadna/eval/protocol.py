@@ -205,6 +205,17 @@ def _same_data(old: RunRecord, data: TaskData, path: Path) -> None:
                           f"must not be averaged: use another --output-dir, or --overwrite to start again")
 
 
+def _same_model(old: RunRecord, spec: ModelSpec, path: Path) -> None:
+    """Seeds of one record must come from one kind of model and pooling (the path may move; the weights
+    are checked per fine-tuning run by its epoch checkpoints)."""
+    before = old.config.get("model_spec", {})
+    diff = [f"{k}: {before[k]!r} -> {getattr(spec, k)!r}" for k in ("kind", "pooling")
+            if k in before and before[k] != getattr(spec, k)]
+    if diff:
+        raise ConfigError(f"{path} holds seeds of another model setting ({'; '.join(diff)}); their results must not "
+                          f"be averaged: use another --output-dir or model name, or --overwrite to start again")
+
+
 def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str | Path | None = None, *,
                  overwrite: bool = False) -> RunRecord:
     """Run (or resume) every seed of ``cfg`` for one task and one model; return the record.
@@ -242,6 +253,7 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
                               f"{data.name}/{spec.name}/{cfg.mode}; use another --output-dir")
         _compatible(record, protocol, out)
         _same_data(record, data, out)
+        _same_model(record, spec, out)
         record.seeds = record.seeds + [s for s in seeds if s not in record.seeds]
         if record.done_seeds:
             log.info("%s: resuming; seeds already done: %s", out, record.done_seeds)
