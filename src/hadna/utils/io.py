@@ -156,7 +156,8 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
     when the holder exits, however it exits (no stale lock after a crash). Re-entrant within a process.
     Under ``torchrun`` only rank 0 (``RANK`` unset or 0) locks: the other ranks belong to the same run.
     ``clean``: entries of ``path`` whose stale temporaries (of dead processes) the lock holder removes.
-    A directory the lock created is removed again when nothing but the lock file is left in it at the end;
+    A directory the lock created is removed again when nothing but the lock file is left in it at the end
+    (with the parents created for it, when they are empty);
     ``remove_when_empty``: also one that existed before (a lock directory of its own, not an output).
     """
     import fcntl
@@ -167,7 +168,8 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
         yield
         return
     directory = Path(path)
-    created = not directory.exists()
+    made = [d for d in (directory, *directory.parents) if not d.exists()]  # innermost first
+    created = bool(made)
     directory.mkdir(parents=True, exist_ok=True)
     key = str(directory.resolve())
     if key in _HELD_LOCKS:
@@ -211,6 +213,8 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
             with contextlib.suppress(OSError):
                 (directory / LOCK_FILE).unlink()
                 directory.rmdir()
+                for parent in made[1:]:  # and the parents made for it, unless something else went there
+                    parent.rmdir()
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
