@@ -247,9 +247,7 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
         resumed = store.load()
         if resumed is not None and resumed.state["finished"]:
             return _finished(model, resumed, result, desc)
-    if resumed is not None:
-        result.head_probe = resumed.json("progress")["head_probe"]  # the saved weights hold the probe head
-    elif cfg.head_init == "probe":
+    if resumed is None and cfg.head_init == "probe":  # a resumed run's saved weights hold the probe head
         result.head_probe = init_head_from_probe(model, train, val, metric=metric, num_classes=num_classes,
                                                  c_grid=cfg.probe_c_grid, seed=seed)
     torch.manual_seed(seed)  # dropout masks
@@ -347,9 +345,7 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
                      prefix, epoch, stopper.bad_epochs, stopper.best_epoch)
             break
     model.load_state_dict(stopper.best_state)
-    best = result.history[stopper.best_epoch - 1]
-    result.best_epoch = stopper.best_epoch
-    result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
+    _select_best(result, stopper.best_epoch)
     result.weight_change = weight_change(start_state, model.state_dict(), dict(module.named_parameters()))
     if store is not None:
         store.save_finished(result.epochs_run, best=stopper.best_state,
@@ -372,12 +368,9 @@ def _finished(model: EvalModel, ckpt: Any, result: FinetuneResult, desc: str) ->
     """The result of a run that had already ended: its best weights loaded back, nothing trained."""
     p = ckpt.json("progress")
     model.load_state_dict(ckpt.tensors("best", device=model.device))
-    result.history, result.epochs_run, result.stopped_early = p["history"], p["epochs_run"], p["stopped_early"]
-    result.train.add(Throughput(p["train_nucleotides"], p["train_seconds"]))
-    result.val_seconds, result.head_probe, result.weight_change = p["val_seconds"], p["head_probe"], p["weight_change"]
-    result.best_epoch = p["best_epoch"]
-    best = result.history[result.best_epoch - 1]
-    result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
+    _restore_result(result, p)
+    result.weight_change = p["weight_change"]
+    _select_best(result, p["best_epoch"])
     log.info("%sfinished run: best weights (epoch %d of %d) loaded from %s", f"{desc} " if desc else "",
              result.best_epoch, result.epochs_run, ckpt.path)
     model.eval()
@@ -401,10 +394,22 @@ def _resume(model: EvalModel, ckpt: Any, optimizer: torch.optim.Optimizer, sched
     EpochCheckpoint.restore_training_state(ckpt, optimizer, scheduler, model.device)
     stopper.best_score, stopper.best_epoch = tuple(p["best_score"]), p["best_epoch"]
     stopper.bad_epochs, stopper.best_state = p["bad_epochs"], ckpt.tensors("best")
+    _restore_result(result, p)
+    return result.epochs_run + 1
+
+
+def _restore_result(result: FinetuneResult, p: dict[str, Any]) -> None:
+    """The fields of :func:`_progress` back into ``result`` (the inverse of its result part)."""
     result.history, result.epochs_run, result.stopped_early = p["history"], p["epochs_run"], p["stopped_early"]
     result.train.add(Throughput(p["train_nucleotides"], p["train_seconds"]))
-    result.val_seconds = p["val_seconds"]
-    return result.epochs_run + 1
+    result.val_seconds, result.head_probe = p["val_seconds"], p["head_probe"]
+
+
+def _select_best(result: FinetuneResult, best_epoch: int) -> None:
+    """Record ``best_epoch`` and its validation metrics and loss (from the history) as the run's result."""
+    best = result.history[best_epoch - 1]
+    result.best_epoch = best_epoch
+    result.val_metrics, result.val_loss = dict(best["val"]), best["val_loss"]
 
 
 _BLOCK = re.compile(r"^(.*?\b(?:layers?|blocks?)\.\d+)\.")

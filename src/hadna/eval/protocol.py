@@ -95,6 +95,11 @@ def partial_dir(out: Path) -> Path:
     return out.with_suffix(".partial")
 
 
+def _seed_checkpoints(partial: Path, seed: int) -> Path:
+    """The epoch checkpoints of one seed's fine-tuning runs, inside the run's ``.partial`` directory."""
+    return partial / f"seed-{seed}"
+
+
 def _run_dir_name(unit: Unit, lr: float, bs: int) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{unit.label}-lr{lr!r}-bs{bs}")  # repr: distinct lrs, distinct names
 
@@ -277,7 +282,7 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
                                 f"{eff['finetune']['batch_size_grid']})")
     if partial is not None:  # seeds recorded by a run killed before it deleted their checkpoints
         for s in record.done_seeds:
-            shutil.rmtree(partial / f"seed-{s}", ignore_errors=True)
+            shutil.rmtree(_seed_checkpoints(partial, s), ignore_errors=True)
     remaining = [s for s in seeds if s not in record.done_seeds]
     if not remaining:
         log.info("%s/%s/%s: all seeds %s already done", data.name, spec.name, cfg.mode, seeds)
@@ -301,7 +306,7 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
                 results.append(run_probe_unit(probe_model, cache, data, cfg, unit, base, seed))
             else:
                 results.append(run_finetune_unit(spec, data, cfg, eff, unit, base, seed, device, describe,
-                                                 partial / f"seed-{seed}" if partial is not None else None))
+                                                 _seed_checkpoints(partial, seed) if partial is not None else None))
         wall = time.perf_counter() - start
         record.add(_seed_result(seed, results, wall))
         if "model" in describe and "model" not in record.config:
@@ -309,7 +314,7 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
         if out is not None:
             record.save(out)
         if partial is not None:  # the seed is in the record: its epoch checkpoints are no longer needed
-            shutil.rmtree(partial / f"seed-{seed}", ignore_errors=True)
+            shutil.rmtree(_seed_checkpoints(partial, seed), ignore_errors=True)
         r = record.results[-1]
         log.info("%s/%s/%s seed %d: test %s %.4f (accuracy %.4f) in %.1f s%s", data.name, spec.name, cfg.mode, seed,
                  data.spec.metric, r.metrics[data.spec.metric], r.metrics["accuracy"], wall,
