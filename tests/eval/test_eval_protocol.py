@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 import hadna.eval.protocol as protocol
-from hadna.errors import ConfigError
+from hadna.errors import ConfigError, DataError
 from hadna.eval.finetune import EarlyStopping, FinetuneConfig, epoch_batches, evaluate, fine_tune, lr_lambda
 from hadna.eval.loaders import Split, load_task
 from hadna.eval.models import load_eval_model, parse_model_spec
 from hadna.eval.protocol import ProtocolConfig, make_units, base_splits, run_protocol
-from hadna.eval.results import RunRecord
+from hadna.eval.results import RunRecord, load_records
 from hadna.eval.tasks import task_from_dict
 
 MOTIF = "GGGGGG"
@@ -191,6 +191,31 @@ def test_resume_skips_finished_seeds(tmp_path, monkeypatch):
         run_protocol(data, cls, ProtocolConfig(mode="probe", seeds=[1, 2, 3, 4]), out)
     with pytest.raises(ConfigError, match="other settings.*probe_c_grid"):
         run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1, 2, 3], probe_c_grid=[1.0]), out)
+
+
+def test_seeds_run_in_separate_files_report_as_one_run(tmp_path):
+    """The lock allows one process per run JSON; seeds run in parallel go to separate files (or machines) and
+    are merged when read: the same numbers as one run of all seeds, and never across other settings."""
+    data = make_task(tmp_path, n_train=80, n_test=20)
+    cfg = dict(mode="finetune", epochs=1, **FAST)
+    whole = run_protocol(data, TINY, ProtocolConfig(seeds=[1, 2], **cfg), tmp_path / "whole" / "r.json")
+    for s in (1, 2):
+        run_protocol(data, TINY, ProtocolConfig(seeds=[s], **cfg), tmp_path / f"part{s}" / "r.json")
+    [merged] = load_records([tmp_path / "part2", tmp_path / "part1"])
+    assert merged.done_seeds == merged.seeds == [1, 2]
+    assert [r.metrics for r in merged.results] == [r.metrics for r in whole.results]
+    assert merged.aggregate().mean == whole.aggregate().mean
+    assert "seeds 1, 2 merged from 2 run files" in merged.notes[-1]
+    with pytest.raises(DataError, match="also in.*seed 1 in both"):
+        load_records([tmp_path / "part1", tmp_path / "whole"])
+    run_protocol(data, TINY, ProtocolConfig(seeds=[3], **{**cfg, "lr": 1e-3}), tmp_path / "part3" / "r.json")
+    with pytest.raises(DataError, match=r"must not be averaged: lr: 0\.003 -> 0\.001"):
+        load_records([tmp_path / "part1", tmp_path / "part3"])
+    (tmp_path / "other").mkdir()
+    other = make_task(tmp_path / "other", n_train=60, n_test=20)
+    run_protocol(other, TINY, ProtocolConfig(seeds=[4], **cfg), tmp_path / "part4" / "r.json")
+    with pytest.raises(DataError, match="task data: fingerprint"):
+        load_records([tmp_path / "part1", tmp_path / "part4"])
 
 
 def test_units_match_taskdata_splits_and_caps(tmp_path):
@@ -502,7 +527,8 @@ def test_a_second_process_cannot_run_the_same_run_at_the_same_time(tmp_path):
                               text=True, env={**os.environ, "PYTHONPATH": src})
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(DirectoryInUseError, match=f"run m.probe.json.*is in use by hadna pid {holder.pid} "):
+        with pytest.raises(DirectoryInUseError, match=f"run m.probe.json.*is in use by hadna pid {holder.pid} .*"
+                                                      "another --output-dir: hadna report merges"):
             run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out)
         assert not out.exists()
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -116,8 +117,60 @@ def test_merged_table_side_by_side(tmp_path):
 def test_duplicate_runs_are_rejected(tmp_path):
     record("H3").save(tmp_path / "a.json")
     record("H3").save(tmp_path / "b.json")
-    with pytest.raises(DataError, match="also in"):
+    with pytest.raises(DataError, match="also in.*seeds 1, 2, 3, 4, 5 in both"):
         load_records([tmp_path / "a.json", tmp_path / "b.json"])
+
+
+def _split_run(model: dict, spec: dict, mode: str = "finetune") -> tuple[RunRecord, RunRecord]:
+    """Seeds 1-2 and seed 3 of one run, as two processes would write them."""
+    parts = []
+    for seeds in ([1, 2], [3]):
+        rec = RunRecord.for_task(get_task("H3"), "m", mode, seeds=seeds, data={"fingerprint": "f" * 64},
+                                 config={"protocol": {"mode": mode, "lr": 1e-3, "seeds": seeds, "device": "cpu"},
+                                         "model_spec": dict(spec), "model": dict(model)})
+        for seed in seeds:
+            rec.add(SeedResult(seed=seed, metrics={"mcc": 0.1 * seed}))
+        parts.append(rec)
+    return parts[0], parts[1]
+
+
+PRETRAINED = {"kind": "hadna", "target": "/venv/a/had-1m-primates", "pooling": "mean"}
+
+
+def _no_digests(a: RunRecord, b: RunRecord) -> None:
+    a.config["model"] = b.config["model"] = {}  # records written before digests
+    b.config["model_spec"]["target"] = "/elsewhere/mlm"
+
+
+@pytest.mark.parametrize("change,problem", [
+    (lambda a, b: None, None),
+    (lambda a, b: b.config["model"].update(encoder_sha256="b" * 64), "encoder weights: sha256 aaaaaaaaaaaa vs bbbbbb"),
+    (lambda a, b: b.config["model_spec"].update(pooling="max"), "model pooling: 'mean' vs 'max'"),
+    (lambda a, b: b.data.update(fingerprint="e" * 64), "task data: fingerprint ffffffffffff vs eeeeeeeeeeee"),
+    (lambda a, b: b.config["protocol"].update(lr=2e-3), "lr: 0.001 -> 0.002"),
+    (_no_digests, "no weights digest recorded"),
+], ids=["same-weights-other-path", "other-weights", "other-pooling", "other-data", "other-lr", "no-digest"])
+def test_seeds_of_one_run_in_two_files_merge_only_when_nothing_differs(tmp_path, change, problem):
+    a, b = _split_run({"encoder_sha256": "a" * 64}, PRETRAINED)
+    b.config["model_spec"]["target"] = "/venv/b/had-1m-primates"  # another machine: the same weights by digest
+    change(a, b)
+    a.save(tmp_path / "x" / "m.json")
+    b.save(tmp_path / "y" / "m.json")
+    if problem is None:
+        [merged] = load_records([tmp_path])
+        assert merged.done_seeds == [1, 2, 3] and merged.aggregate().mean == pytest.approx(0.2)
+        assert merged.notes[-1].startswith("seeds 1, 2, 3 merged from 2 run files")
+    else:
+        with pytest.raises(DataError, match="must not be averaged: .*" + re.escape(problem)):
+            load_records([tmp_path])
+
+
+def test_random_init_seeds_merge_although_their_weights_differ(tmp_path):
+    a, b = _split_run({"encoder_sha256": "a" * 64}, {"kind": "preset", "target": "had-1m", "pooling": "mean"})
+    b.config["model"]["encoder_sha256"] = "b" * 64  # a random init's weights follow its seed
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    assert load_records([tmp_path])[0].done_seeds == [1, 2, 3]
 
 
 PUBLISHED = """benchmark,task,metric,model,params,value,source

@@ -8,7 +8,9 @@ HELP = "merge run JSONs (files or directories) into one Markdown/CSV table, opti
 DESCRIPTION = """\
 Tabulates run records written by hadna finetune / benchmark side by side: rows = tasks, columns =
 model / mode, cells = mean ± sample sd over seeds (max-min range in parentheses), followed by the
-protocol of every run and its notes. With --published, numbers from a reference CSV (columns
+protocol of every run and its notes. Seeds of one task, model and mode found in several files (run in
+parallel, or on other machines) are merged into one cell when their protocol, task data and starting weights
+agree, and refused with what differs otherwise. With --published, numbers from a reference CSV (columns
 benchmark,task,metric,model,params,value,source) become extra columns marked "(published)"; they are
 matched only for Genomic Benchmarks / Nucleotide Transformer tasks with the same metric.
 

@@ -41,7 +41,8 @@ from ..errors import ConfigError, TrainingError
 from ..utils.batching import micro_batches
 from ..utils.logging import get_logger, progress
 from ..utils.schedule import warmup_decay
-from .finetune_checkpoint import EpochCheckpoint, weights_digest
+from ..utils.weights import weights_digest
+from .finetune_checkpoint import EpochCheckpoint
 from .inference import Throughput, embed_sequences, predict_logits
 from .metrics import compute_metrics
 from .models import EvalModel

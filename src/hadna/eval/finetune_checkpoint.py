@@ -24,7 +24,6 @@ restored, but eval does not force deterministic kernels, so two GPU runs may dif
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -38,16 +37,6 @@ from ..train.checkpoint import (CheckpointManager, LoadedCheckpoint, describe_in
 from ..utils.logging import get_logger
 
 log = get_logger("eval.finetune_checkpoint")
-
-
-def weights_digest(state: dict[str, torch.Tensor]) -> str:
-    """sha256 of a state dict (names, dtypes, shapes and values): equal exactly for equal weights."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().to("cpu").contiguous()
-        h.update(f"{name} {t.dtype} {tuple(t.shape)}\n".encode())
-        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def _cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

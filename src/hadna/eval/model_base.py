@@ -10,6 +10,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..utils.batching import batch_nt_cap
+from ..utils.weights import weights_digest
 from .model_spec import ModelSpec
 
 
@@ -96,11 +97,18 @@ class EvalModel:
     def _features(self, seqs: list[str]) -> torch.Tensor:
         raise NotImplementedError
 
+    def encoder_digest(self) -> str:
+        """sha256 of the encoder's weights (the head left out): which weights a run started from, whatever
+        path or name they were loaded by (:func:`~hadna.utils.weights.weights_digest`)."""
+        head = {id(p) for p in self.head_parameters()}
+        head_names = {n for n, p in self.module.named_parameters() if id(p) in head}
+        return weights_digest({k: v for k, v in self.module.state_dict().items() if k not in head_names})
+
     def describe(self) -> dict[str, Any]:
         """JSON-friendly summary for run records."""
         return {**self.spec.to_dict(), "class": type(self.module).__name__,
                 "encoder_parameters": self.encoder_parameters(), "parameters": self.num_parameters(),
-                "hidden_size": self.hidden_size, "notes": list(self.notes)}
+                "hidden_size": self.hidden_size, "encoder_sha256": self.encoder_digest(), "notes": list(self.notes)}
 
 
 def _init_linear_(module: nn.Module, std: float, generator: torch.Generator) -> None:

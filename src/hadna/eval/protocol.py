@@ -37,6 +37,7 @@ and is removed when the run ends with nothing left in it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import re
@@ -48,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DirectoryInUseError
 from ..utils.device import resolve_device
 from ..utils.io import lock_directory
 from ..utils.logging import get_logger
@@ -58,12 +59,10 @@ from .metrics import compute_metrics
 from .models import EvalModel, ModelSpec, load_eval_model
 from .plan import ProtocolConfig, Unit, base_splits, estimate_cost, make_units, split_of, subsample
 from .probe import fit_probe
-from .records import RunRecord, SeedResult
+from .records import RunRecord, SeedResult, protocol_differences, same_data
 from .task_data import Split, TaskData
 
 log = get_logger("eval.protocol")
-# Settings that do not change results (excluded from the resume compatibility check).
-_RUNTIME_KEYS = ("seeds", "device", "eval_batch_size", "embed_batch_size")
 
 # The plan (ProtocolConfig, units, cost estimate) lives in .plan; its public names are importable from here too.
 __all__ = ["ProtocolConfig", "UnitResult", "base_splits", "estimate_cost", "evaluate_test", "make_units",
@@ -182,32 +181,23 @@ def _mean_metrics(dicts: list[dict[str, float]]) -> dict[str, float]:
 def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
     # A setting added after the record was written counts as its default value there.
     defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
-    before = {k: v for k, v in {**defaults, **old.config.get("protocol", {})}.items() if k not in _RUNTIME_KEYS}
-    now = {k: v for k, v in new_protocol.items() if k not in _RUNTIME_KEYS}
-    if now.get("mode") != "probe" and now.get("head_init") != "probe":
-        before.pop("probe_c_grid", None)  # the probe's C grid changes nothing in a plain fine-tune
-        now.pop("probe_c_grid", None)
-    diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    before = {**defaults, **old.config.get("protocol", {})}
+    diff = protocol_differences(before, new_protocol)
     if diff:
-        shown = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in diff[:4])
+        only_c_grid = all(d.startswith("probe_c_grid:") for d in diff)
         hint = (f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
-                if diff == ["probe_c_grid"] and before.get("probe_c_grid") else "")
-        raise ConfigError(f"{path} holds a run with other settings ({shown}); use another --output-dir, "
+                if only_c_grid and before.get("probe_c_grid") else "")
+        raise ConfigError(f"{path} holds a run with other settings ({'; '.join(diff[:4])}); use another --output-dir, "
                           f"or --overwrite to start again{hint}")
 
 
 def _same_data(old: RunRecord, data: TaskData, path: Path) -> None:
     """Seeds of one record must come from one data set: resuming on other data would average the two."""
-    before, now = old.data.get("fingerprint"), data.fingerprint()
-    if before is None:  # a record written before fingerprints: compare what it says about its splits
-        same = {k: {f: v.get(f) for f in ("n", "class_counts", "source")} for k, v in old.data.get("splits", {}).items()} \
-            == {k: {f: v[f] for f in ("n", "class_counts", "source")} for k, v in data.summary()["splits"].items()}
-    else:
-        same = before == now
-    if not same:
+    if not same_data(old.data, data.summary()):
         raise ConfigError(f"{path} holds seeds run on other data ({old.data.get('source', '?')}; data fingerprint "
-                          f"{(before or 'not recorded')[:12]}) than this run's ({data.source}; {now[:12]}); their results "
-                          f"must not be averaged: use another --output-dir, or --overwrite to start again")
+                          f"{(old.data.get('fingerprint') or 'not recorded')[:12]}) than this run's ({data.source}; "
+                          f"{data.fingerprint()[:12]}); their results must not be averaged: use another --output-dir, "
+                          f"or --overwrite to start again")
 
 
 def _same_model(old: RunRecord, spec: ModelSpec, path: Path) -> None:
@@ -232,7 +222,14 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
     if out_path is None:
         return _run_protocol(data, spec, cfg, None, overwrite)
     out = Path(out_path)
-    with lock_directory(partial_dir(out), what=f"the lock directory of run {out.name},", remove_when_empty=True):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock_directory(partial_dir(out), what=f"the lock directory of run {out.name},",
+                                               remove_when_empty=True))
+        except DirectoryInUseError as exc:
+            raise DirectoryInUseError(f"{exc}; to run other seeds of it at the same time, give them another "
+                                      f"--output-dir: hadna report merges the seeds of one run from several "
+                                      f"folders") from None
         return _run_protocol(data, spec, cfg, out, overwrite)
 
 

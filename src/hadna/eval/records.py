@@ -3,7 +3,9 @@
 A :class:`RunRecord` is everything one benchmark run of one model on one task produced: the config,
 and for every seed the test metrics (computed on the whole test set), validation metrics, timings,
 throughput (nt/s) and epochs run. It is saved as JSON atomically after every seed, so an interrupted
-run can resume with :meth:`RunRecord.remaining_seeds`. :func:`load_records` reads several.
+run can resume with :meth:`RunRecord.remaining_seeds`. :func:`load_records` reads several, merging the
+seeds of one run written to several files (seeds run in parallel processes or on other machines) when
+:func:`merge_problems` finds nothing that would make averaging them wrong.
 
 Aggregation over seeds (:func:`aggregate`): mean, **sample** standard deviation (``ddof=1``; absent
 for a single seed) and range (max - min). The tables built from records are :mod:`hadna.eval.results`.
@@ -143,9 +145,106 @@ class RunRecord:
         return cls.from_dict(data, str(path))
 
 
+# Protocol settings that do not change results: runs that differ only in these are one run.
+RUNTIME_KEYS = ("seeds", "device", "eval_batch_size", "embed_batch_size")
+
+
+def protocol_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """``"key: old -> new"`` for every protocol setting (a ``ProtocolConfig`` as a dict) that differs,
+    :data:`RUNTIME_KEYS` left out; the probe's C grid counts only where a probe runs (probe mode, or a
+    fine-tune whose head starts from the probe)."""
+    before = {k: v for k, v in before.items() if k not in RUNTIME_KEYS}
+    now = {k: v for k, v in now.items() if k not in RUNTIME_KEYS}
+    if "probe" not in (now.get("mode"), now.get("head_init")) and "probe" not in (before.get("mode"),
+                                                                                    before.get("head_init")):
+        before.pop("probe_c_grid", None)
+        now.pop("probe_c_grid", None)
+    return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
+            if _canonical(before.get(k)) != _canonical(now.get(k))]
+
+
+def _canonical(value: Any) -> Any:
+    """Tuples and lists compare equal (a record read back from JSON holds lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return value
+
+
+def same_data(before: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether two records' ``data`` summaries describe the same task data: equal fingerprints (sha256 of
+    every split's rows), or for a record written before fingerprints, equal sizes, class counts and sources."""
+    if before.get("fingerprint") is not None and now.get("fingerprint") is not None:
+        return before["fingerprint"] == now["fingerprint"]
+
+    def sizes(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: {f: v.get(f) for f in ("n", "class_counts", "source")} for k, v in d.get("splits", {}).items()}
+    return sizes(before) == sizes(now)
+
+
+def merge_problems(a: RunRecord, b: RunRecord) -> list[str]:
+    """Why the seeds of two records of one task, model and mode must not be averaged (empty: they may).
+
+    They must agree on the benchmark and metric, the protocol (:func:`protocol_differences`), the task data
+    (:func:`same_data`), the kind of model and its pooling, and, for pre-trained weights, the encoder's
+    sha256 where both records have it (a random init's weights depend on the seed by design); and they must
+    hold different seeds.
+    """
+    problems = [f"{k}: {getattr(a, k)!r} vs {getattr(b, k)!r}" for k in ("benchmark", "metric")
+                if getattr(a, k) != getattr(b, k)]
+    problems += protocol_differences(a.config.get("protocol", {}), b.config.get("protocol", {}))
+    if not same_data(a.data, b.data):
+        problems.append(f"task data: fingerprint {str(a.data.get('fingerprint'))[:12]} vs "
+                        f"{str(b.data.get('fingerprint'))[:12]}")
+    spec_a, spec_b = a.config.get("model_spec", {}), b.config.get("model_spec", {})
+    problems += [f"model {k}: {spec_a[k]!r} vs {spec_b[k]!r}" for k in ("kind", "pooling")
+                 if k in spec_a and k in spec_b and spec_a[k] != spec_b[k]]
+    random_init = spec_a.get("kind") == "preset" or "scratch" in (a.mode, b.mode)
+    digest_a, digest_b = (r.config.get("model", {}).get("encoder_sha256") for r in (a, b))
+    if not random_init and digest_a and digest_b and digest_a != digest_b:
+        problems.append(f"encoder weights: sha256 {digest_a[:12]} vs {digest_b[:12]}")
+    elif not random_init and not (digest_a and digest_b) and spec_a.get("target") != spec_b.get("target"):
+        problems.append(f"model: {spec_a.get('target')!r} vs {spec_b.get('target')!r} (no weights digest recorded "
+                        f"to show they are the same weights)")
+    both = sorted(set(a.done_seeds) & set(b.done_seeds))
+    if both:
+        problems.append(f"seed{'s' if len(both) > 1 else ''} {', '.join(map(str, both))} in both")
+    return problems
+
+
+def merge_records(records: list[RunRecord], where: list[str] | None = None) -> RunRecord:
+    """One record holding the seeds of several records of the same run (checked by :func:`merge_problems`;
+    ``where`` names them in errors and in the merged record's notes). Seeds are kept in seed order; the
+    first record's config and data are kept."""
+    where = where or [f"record {i + 1}" for i in range(len(records))]
+    first = records[0]
+    for other, name in zip(records[1:], where[1:]):
+        if (other.task, other.model, other.mode) != (first.task, first.model, first.mode):
+            raise DataError(f"{name}: {other.task}/{other.model}/{other.mode} is not {first.task}/{first.model}/"
+                            f"{first.mode}")
+    merged = RunRecord.from_dict(first.to_dict(), where[0])
+    for other, name in zip(records[1:], where[1:]):
+        problems = merge_problems(merged, other)
+        if problems:
+            raise DataError(f"{name}: {first.task}/{first.model}/{first.mode} is also in {where[0]}, and their seeds "
+                            f"must not be averaged: {'; '.join(problems[:4])}; give the runs different model or mode "
+                            f"names, or report them separately")
+        for result in other.results:
+            merged.add(result)
+        merged.notes += [n for n in other.notes if n not in merged.notes]
+    merged.results.sort(key=lambda r: r.seed)
+    merged.seeds = sorted(set(merged.seeds) | {s for r in records for s in r.seeds})
+    merged.notes.append(f"seeds {', '.join(map(str, merged.done_seeds))} merged from {len(records)} run files: "
+                        + "; ".join(f"{name} (seeds {', '.join(map(str, r.done_seeds)) or 'none'})"
+                                    for name, r in zip(where, records)))
+    return merged
+
+
 def load_records(paths: list[str | Path]) -> list[RunRecord]:
     """Read several run JSONs (directories are searched for ``*.json``, leaving out the epoch checkpoints
-    of unfinished fine-tuning seeds in ``*.partial`` directories); duplicates are errors."""
+    of unfinished fine-tuning seeds in ``*.partial`` directories). Files holding the same task, model and
+    mode are merged into one record when :func:`merge_problems` allows, and are an error otherwise."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -155,16 +254,12 @@ def load_records(paths: list[str | Path]) -> list[RunRecord]:
             files.append(p)
     if not files:
         raise MissingFileError(f"no run JSON files in {[str(p) for p in paths]}")
-    records, seen = [], {}
+    groups: dict[tuple[str, str, str], list[tuple[Path, RunRecord]]] = {}
     for f in files:
         rec = RunRecord.load(f)
-        key = (rec.task, rec.model, rec.mode)
-        if key in seen:
-            raise DataError(f"{f}: {rec.task}/{rec.model}/{rec.mode} is also in {seen[key]}; give the runs "
-                            f"different model or mode names")
-        seen[key] = f
-        records.append(rec)
-    return records
+        groups.setdefault((rec.task, rec.model, rec.mode), []).append((f, rec))
+    return [group[0][1] if len(group) == 1 else merge_records([r for _, r in group], [str(f) for f, _ in group])
+            for group in groups.values()]
 
 
 # ------------------------------------------------------------------------------------------------

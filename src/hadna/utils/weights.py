@@ -9,9 +9,11 @@ refusal, or a truncated/corrupt weights file, into a one-line :class:`~hadna.err
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..errors import CheckpointError
 from .logging import get_logger
@@ -59,3 +61,20 @@ def weights_error(exc: BaseException, where: str, what: str = "weights") -> Chec
     if isinstance(exc, _safetensors_error()):
         return CheckpointError(f"{where}: the {what} file is truncated or corrupt ({first})")
     return CheckpointError(f"{where}: cannot load the {what}: {first}")
+
+
+def weights_digest(state: Mapping[str, Any]) -> str:
+    """sha256 of a state dict (names, dtypes, shapes and values): equal exactly for equal weights.
+
+    Tensors are hashed in place (no host copy beyond moving a device tensor to the CPU), so a 500M-parameter
+    teacher costs one pass over its memory.
+    """
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu").contiguous()
+        h.update(f"{name} {t.dtype} {tuple(t.shape)}\n".encode())
+        if t.numel():
+            h.update(t.view(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
