@@ -503,6 +503,9 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert [r.extra["grid"][1]["history"][1]["val"] for r in rec.results] == \
         [r.extra["grid"][1]["history"][1]["val"] for r in ref.results]
     assert not partial.exists()
+    t = rec.results[1].timings  # seed 2's total counts the epochs trained before the kill
+    assert 0 < t["restored"] < t["train"] + t["validation"] <= t["total"]
+    assert "restored" not in rec.results[0].timings and "restored" not in ref.results[1].timings
     # a run killed between saving a seed and deleting its checkpoints: the next run deletes them
     (partial / "seed-2" / "x").mkdir(parents=True)
     assert run_protocol(data, TINY, cfg, out).done_seeds == [1, 2] and not partial.exists()

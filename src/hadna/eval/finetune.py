@@ -189,6 +189,7 @@ class FinetuneResult:
     stopped_early: bool = False
     head_probe: dict[str, Any] | None = None  # head_init="probe": the probe's C and validation metrics
     weight_change: dict[str, float] = field(default_factory=dict)  # per block: how far the kept weights moved
+    restored_seconds: float = 0.0  # training + validation time of epochs restored from a checkpoint (an earlier process)
 
     def score(self, metric: str) -> tuple[float, float]:
         return (self.val_metrics[metric], -self.val_loss)
@@ -404,6 +405,7 @@ def _restore_result(result: FinetuneResult, p: dict[str, Any]) -> None:
     result.history, result.epochs_run, result.stopped_early = p["history"], p["epochs_run"], p["stopped_early"]
     result.train.add(Throughput(p["train_nucleotides"], p["train_seconds"]))
     result.val_seconds, result.head_probe = p["val_seconds"], p["head_probe"]
+    result.restored_seconds = p["train_seconds"] + p["val_seconds"]
 
 
 def _select_best(result: FinetuneResult, best_epoch: int) -> None:

@@ -117,7 +117,7 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
     best = None
     chosen: dict[str, Any] = {}
     grid: list[dict[str, Any]] = []
-    t_train = t_val = 0.0
+    t_train = t_val = t_restored = 0.0
     nt = 0
     for lr in ft["lr_grid"]:
         for bs in ft["batch_size_grid"]:
@@ -129,6 +129,7 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
                             desc=f"seed {seed} {unit.label} lr {lr:g} bs {bs}", checkpoint_dir=ckpt)
             t_train += res.train.seconds
             t_val += res.val_seconds
+            t_restored += res.restored_seconds
             nt += res.train.nucleotides
             grid.append({"lr": lr, "batch_size": bs, "best_epoch": res.best_epoch, "epochs_run": res.epochs_run,
                          "val": res.val_metrics, "val_loss": res.val_loss, "stopped_early": res.stopped_early,
@@ -144,6 +145,8 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
              "lr": chosen["lr"], "batch_size": chosen["batch_size"], "best_epoch": best.best_epoch,
              "test_loss": out.loss, "grid": grid}
     timings = {"train": t_train, "validation": t_val, "test": out.throughput.seconds}
+    if t_restored:  # train/validation time spent by an earlier process, before a kill (restored from checkpoints)
+        timings["restored"] = t_restored
     return UnitResult(out.metrics, best.val_metrics, timings, nt / t_train if t_train > 0 else None,
                       best.epochs_run, extra)
 
@@ -335,7 +338,7 @@ def _seed_result(seed: int, results: list[UnitResult], wall: float) -> SeedResul
     for r in results:
         for k, v in r.timings.items():
             timings[k] = timings.get(k, 0.0) + v
-    timings["total"] = wall
+    timings["total"] = wall + timings.get("restored", 0.0)  # a resumed seed's earlier process counts too
     rates = [r.nt_per_s for r in results if r.nt_per_s is not None]
     epochs = [r.epochs_run for r in results if r.epochs_run is not None]
     if len(results) == 1:
