@@ -9,7 +9,9 @@ results, intended use, licence). ``pretrained:<name>`` names it wherever a model
     hadna embed --model pretrained:NAME ...
 
 :func:`available_pretrained` lists what this installation ships: ``had-1m-primates`` (had-1m distilled
-from hadna's own 6-mer teacher on four primate chr22 genomes, ``configs/had_1m_primates.yaml``).
+from hadna's own 6-mer teacher on four primate chr22 genomes, ``configs/had_1m_primates.yaml``; the
+recommended student) and ``mlm-1m-primates`` (its equal-budget masked-LM control, no teacher: a baseline
+for comparisons).
 
 :func:`hadna.train.export.pack_pretrained` writes such a directory from a training run's ``final/``
 export; it is how a student gets into the package (weights derived from hadna's own data and teachers
