@@ -216,6 +216,28 @@ def test_seeds_run_in_separate_files_report_as_one_run(tmp_path):
     run_protocol(other, TINY, ProtocolConfig(seeds=[4], **cfg), tmp_path / "part4" / "r.json")
     with pytest.raises(DataError, match="task data: fingerprint"):
         load_records([tmp_path / "part1", tmp_path / "part4"])
+    assert load_records([tmp_path / "part1", tmp_path / "part1" / "r.json"])[0].done_seeds == [1]  # read once
+
+
+def test_seeds_added_to_a_run_must_start_from_its_weights(tmp_path):
+    """A checkpoint retrained under the same path is refused before training, in both modes."""
+    from hadna.models import HadConfig, HadModel
+
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    path = tmp_path / "ckpt"
+    for mode in ("probe", "finetune"):
+        torch.manual_seed(7)
+        HadModel(HadConfig.preset("had-tiny")).save_pretrained(path)
+        spec = parse_model_spec(str(path), name="m")
+        out = tmp_path / mode / "m.json"
+        cfg = dict(mode=mode, epochs=1, **FAST) if mode == "finetune" else dict(mode=mode)
+        first = run_protocol(data, spec, ProtocolConfig(seeds=[1], **cfg), out)
+        assert len(first.config["model"]["encoder_sha256"]) == 64
+        torch.manual_seed(8)
+        HadModel(HadConfig.preset("had-tiny")).save_pretrained(path)  # retrained in place
+        with pytest.raises(ConfigError, match="not those of the seeds already recorded"):
+            run_protocol(data, spec, ProtocolConfig(seeds=[1, 2], **cfg), out)
+        assert RunRecord.load(out).done_seeds == [1]
 
 
 def test_units_match_taskdata_splits_and_caps(tmp_path):

@@ -165,12 +165,50 @@ def test_seeds_of_one_run_in_two_files_merge_only_when_nothing_differs(tmp_path,
             load_records([tmp_path])
 
 
-def test_random_init_seeds_merge_although_their_weights_differ(tmp_path):
-    a, b = _split_run({"encoder_sha256": "a" * 64}, {"kind": "preset", "target": "had-1m", "pooling": "mean"})
+def test_random_init_seeds_merge_although_their_weights_differ_but_not_across_architectures(tmp_path):
+    a, b = _split_run({"encoder_sha256": "a" * 64, "encoder_parameters": 1000},
+                      {"kind": "preset", "target": "had-1m", "pooling": "mean"})
     b.config["model"]["encoder_sha256"] = "b" * 64  # a random init's weights follow its seed
     a.save(tmp_path / "a.json")
     b.save(tmp_path / "b.json")
     assert load_records([tmp_path])[0].done_seeds == [1, 2, 3]
+    b.config["model_spec"]["target"] = "had-10m"
+    b.config["model"]["encoder_parameters"] = 9000
+    b.save(tmp_path / "b.json")
+    with pytest.raises(DataError, match="model target: 'had-1m' vs 'had-10m'; model encoder_parameters: 1000 vs 9000"):
+        load_records([tmp_path])
+
+
+def test_k_mer_runs_of_other_k_do_not_merge(tmp_path):
+    a, b = _split_run({"encoder_sha256": "e" * 64}, {"kind": "kmer", "target": "1-6", "pooling": "mean"}, "probe")
+    b.config["model_spec"]["target"] = "3"  # no weights: equal digests say nothing
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    with pytest.raises(DataError, match="model target: '1-6' vs '3'"):
+        load_records([tmp_path])
+
+
+def test_protocols_are_compared_as_run_and_old_records_take_the_defaults(tmp_path):
+    a, b = _split_run({"encoder_sha256": "a" * 64}, PRETRAINED)
+    b.config["protocol"]["head_init"] = "random"  # the default, absent from a record written before head_init
+    a.config["effective"] = {"seeds": [1, 2], "finetune": {"epochs": 5, "eval_batch_size": 64}}
+    b.config["effective"] = {"seeds": [3], "finetune": {"epochs": 5, "eval_batch_size": 256}}
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    assert load_records([tmp_path])[0].done_seeds == [1, 2, 3]
+    b.config["effective"]["finetune"]["epochs"] = 10  # other task defaults in another hadna version
+    b.save(tmp_path / "b.json")
+    with pytest.raises(DataError, match="as run, finetune"):
+        load_records([tmp_path])
+
+
+def test_a_seed_recorded_twice_in_one_file_is_an_error(tmp_path):
+    rec = record("H3", values=[0.5, 0.6])
+    data = rec.to_dict()
+    data["results"][1]["seed"] = 1
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="seed 1 recorded more than once"):
+        load_records([tmp_path])
 
 
 PUBLISHED = """benchmark,task,metric,model,params,value,source

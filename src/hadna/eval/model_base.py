@@ -98,11 +98,11 @@ class EvalModel:
         raise NotImplementedError
 
     def encoder_digest(self) -> str:
-        """sha256 of the encoder's weights (the head left out): which weights a run started from, whatever
-        path or name they were loaded by (:func:`~hadna.utils.weights.weights_digest`)."""
+        """sha256 of the encoder's parameters (the head and buffers left out, a tied weight counted once): which
+        weights a run started from, whatever path or name they were loaded by
+        (:func:`~hadna.utils.weights.weights_digest`)."""
         head = {id(p) for p in self.head_parameters()}
-        head_names = {n for n, p in self.module.named_parameters() if id(p) in head}
-        return weights_digest({k: v for k, v in self.module.state_dict().items() if k not in head_names})
+        return weights_digest({n: p for n, p in self.module.named_parameters() if id(p) not in head})
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly summary for run records."""

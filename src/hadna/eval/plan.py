@@ -115,6 +115,17 @@ class ProtocolConfig:
         return out
 
 
+def protocol_defaults() -> dict[str, Any]:
+    """Every ``ProtocolConfig`` setting's default (what a record written before a setting existed ran with)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(ProtocolConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Units: one (train, validation, test) triple given as indices into named base splits
 # ------------------------------------------------------------------------------------------------

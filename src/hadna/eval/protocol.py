@@ -57,7 +57,8 @@ from .finetune import EvalOutput, evaluate, fine_tune
 from .inference import EmbeddingCache
 from .metrics import compute_metrics
 from .models import EvalModel, ModelSpec, load_eval_model
-from .plan import ProtocolConfig, Unit, base_splits, estimate_cost, make_units, split_of, subsample
+from .plan import (ProtocolConfig, Unit, base_splits, estimate_cost, make_units, protocol_defaults, split_of,
+                   subsample)
 from .probe import fit_probe
 from .records import RunRecord, SeedResult, protocol_differences, same_data
 from .task_data import Split, TaskData
@@ -105,10 +106,12 @@ def _run_dir_name(unit: Unit, lr: float, bs: int) -> str:
 
 def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff: dict[str, Any], unit: Unit,
                       base: dict[str, Split], seed: int, device: Any, describe: dict[str, Any],
-                      checkpoint_root: Path | None = None) -> UnitResult:
+                      checkpoint_root: Path | None = None, recorded_model: dict[str, Any] | None = None) -> UnitResult:
     """Fine-tune every grid point of one unit, keep the best on validation and test it once.
 
     ``checkpoint_root``: the seed's checkpoint directory (each grid point saves and resumes under it).
+    ``recorded_model``: the model description of the seeds already in the run's record; weights that differ
+    from it are refused before any training (:func:`_check_same_weights`).
     """
     train, val, test = split_of(base, unit.train), split_of(base, unit.val), split_of(base, unit.test)
     ft = eff["finetune"]
@@ -122,7 +125,9 @@ def run_finetune_unit(spec: ModelSpec, data: TaskData, cfg: ProtocolConfig, eff:
     for lr in ft["lr_grid"]:
         for bs in ft["batch_size_grid"]:
             model = load_eval_model(spec, k, seed=seed, random_init=cfg.mode == "scratch", device=device)
-            describe.setdefault("model", model.describe())
+            if "model" not in describe:  # describe() hashes the weights: once per run, not per grid point
+                describe["model"] = model.describe()
+                _check_same_weights(spec, cfg, recorded_model, describe["model"])
             fcfg = cfg.finetune_config(lr, bs, ft["epochs"])
             ckpt = checkpoint_root / _run_dir_name(unit, lr, bs) if checkpoint_root is not None else None
             res = fine_tune(model, train, val, fcfg, metric=metric, num_classes=k, seed=seed,
@@ -183,8 +188,7 @@ def _mean_metrics(dicts: list[dict[str, float]]) -> dict[str, float]:
 
 def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
     # A setting added after the record was written counts as its default value there.
-    defaults = {f.name: f.default for f in dataclasses.fields(ProtocolConfig) if f.default is not dataclasses.MISSING}
-    before = {**defaults, **old.config.get("protocol", {})}
+    before = {**protocol_defaults(), **old.config.get("protocol", {})}
     diff = protocol_differences(before, new_protocol)
     if diff:
         only_c_grid = all(d.startswith("probe_c_grid:") for d in diff)
@@ -212,6 +216,19 @@ def _same_model(old: RunRecord, spec: ModelSpec, path: Path) -> None:
     if diff:
         raise ConfigError(f"{path} holds seeds of another model setting ({'; '.join(diff)}); their results must not "
                           f"be averaged: use another --output-dir or model name, or --overwrite to start again")
+
+
+def _check_same_weights(spec: ModelSpec, cfg: ProtocolConfig, recorded: dict[str, Any] | None,
+                        now: dict[str, Any]) -> None:
+    """Seeds added to a record must start from the weights its earlier seeds started from (a checkpoint
+    retrained under the same path would otherwise be averaged with the old one's seeds)."""
+    if recorded is None or spec.kind in ("preset", "kmer") or cfg.mode == "scratch":
+        return
+    before, after = recorded.get("encoder_sha256"), now.get("encoder_sha256")
+    if before and after and before != after:
+        raise ConfigError(f"{spec.name} ({spec.target}): its weights (encoder sha256 {after[:12]}) are not those of the "
+                          f"seeds already recorded for this run ({before[:12]}); their results must not be averaged: "
+                          f"use another --output-dir or model name, or --overwrite to start again")
 
 
 def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str | Path | None = None, *,
@@ -289,12 +306,14 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
         return record
     device = resolve_device(cfg.device)
     describe: dict[str, Any] = {}
+    recorded = record.config.get("model") if record.done_seeds else None
     probe_model: EvalModel | None = None
     cache: EmbeddingCache | None = None
     if cfg.mode == "probe":
         init_seed = cfg.probe_init_seed
         probe_model = load_eval_model(spec, data.num_classes, seed=init_seed, device=device)
         describe["model"] = probe_model.describe()
+        _check_same_weights(spec, cfg, recorded, describe["model"])
         cache = EmbeddingCache(probe_model, {name: s.sequences for name, s in base.items()}, cfg.embed_batch_size)
     for seed in remaining:
         start = time.perf_counter()
@@ -306,7 +325,8 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
                 results.append(run_probe_unit(probe_model, cache, data, cfg, unit, base, seed))
             else:
                 results.append(run_finetune_unit(spec, data, cfg, eff, unit, base, seed, device, describe,
-                                                 _seed_checkpoints(partial, seed) if partial is not None else None))
+                                                 _seed_checkpoints(partial, seed) if partial is not None else None,
+                                                 recorded_model=recorded))
         wall = time.perf_counter() - start
         record.add(_seed_result(seed, results, wall))
         if "model" in describe and "model" not in record.config:

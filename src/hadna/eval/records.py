@@ -124,9 +124,14 @@ class RunRecord:
             raise DataError(f"{where}: not a hadna run record (the JSON that finetune/benchmark write per task, model "
                             f"and mode); it lacks {', '.join(missing)} (keys found: {', '.join(sorted(data)[:8])})")
         try:
-            return from_dict(cls, data)
+            record = from_dict(cls, data)
         except ConfigError as exc:
             raise DataError(f"{where}: {exc}") from None
+        repeated = sorted({s for s in record.done_seeds if record.done_seeds.count(s) > 1})
+        if repeated:
+            raise DataError(f"{where}: seed{'s' if len(repeated) > 1 else ''} {', '.join(map(str, repeated))} "
+                            f"recorded more than once; a seed must count once in the mean")
+        return record
 
     def save(self, path: str | Path) -> Path:
         """Write JSON atomically (a reader never sees a half-written file)."""
@@ -149,18 +154,39 @@ class RunRecord:
 RUNTIME_KEYS = ("seeds", "device", "eval_batch_size", "embed_batch_size")
 
 
-def protocol_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+def protocol_differences(before: dict[str, Any], now: dict[str, Any],
+                         defaults: dict[str, Any] | None = None) -> list[str]:
     """``"key: old -> new"`` for every protocol setting (a ``ProtocolConfig`` as a dict) that differs,
     :data:`RUNTIME_KEYS` left out; the probe's C grid counts only where a probe runs (probe mode, or a
-    fine-tune whose head starts from the probe)."""
-    before = {k: v for k, v in before.items() if k not in RUNTIME_KEYS}
-    now = {k: v for k, v in now.items() if k not in RUNTIME_KEYS}
+    fine-tune whose head starts from the probe). ``defaults``: the value of a setting that a record written
+    before the setting existed lacks (default: ``ProtocolConfig``'s)."""
+    if defaults is None:
+        from .plan import protocol_defaults  # imports torch: only when two protocols are compared
+
+        defaults = protocol_defaults()
+    before = {k: v for k, v in {**defaults, **before}.items() if k not in RUNTIME_KEYS}
+    now = {k: v for k, v in {**defaults, **now}.items() if k not in RUNTIME_KEYS}
     if "probe" not in (now.get("mode"), now.get("head_init")) and "probe" not in (before.get("mode"),
                                                                                     before.get("head_init")):
         before.pop("probe_c_grid", None)
         now.pop("probe_c_grid", None)
     return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
             if _canonical(before.get(k)) != _canonical(now.get(k))]
+
+
+def _effective_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Differences of the protocols as run (task defaults filled in; ``ProtocolConfig.resolve``), seeds and
+    runtime settings left out: two hadna versions with other task defaults ran other protocols."""
+    def core(d: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in d.items() if k != "seeds"}
+        if isinstance(out.get("finetune"), dict):
+            out["finetune"] = {k: v for k, v in out["finetune"].items() if k not in RUNTIME_KEYS}
+        return out
+    if not before or not now:
+        return []
+    a, b = core(before), core(now)
+    return [f"as run, {k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if _canonical(a.get(k)) != _canonical(b.get(k))]
 
 
 def _canonical(value: Any) -> Any:
@@ -183,30 +209,41 @@ def same_data(before: dict[str, Any], now: dict[str, Any]) -> bool:
     return sizes(before) == sizes(now)
 
 
+def is_random_init(spec: dict[str, Any], mode: str) -> bool:
+    """Whether a run's starting weights are drawn per seed (a preset, or ``scratch`` mode) rather than loaded."""
+    return spec.get("kind") == "preset" or mode == "scratch"
+
+
 def merge_problems(a: RunRecord, b: RunRecord) -> list[str]:
     """Why the seeds of two records of one task, model and mode must not be averaged (empty: they may).
 
-    They must agree on the benchmark and metric, the protocol (:func:`protocol_differences`), the task data
-    (:func:`same_data`), the kind of model and its pooling, and, for pre-trained weights, the encoder's
-    sha256 where both records have it (a random init's weights depend on the seed by design); and they must
-    hold different seeds.
+    They must agree on the benchmark and metric; the protocol, as configured (:func:`protocol_differences`)
+    and as run (task defaults filled in); the task data (:func:`same_data`); the model's kind, pooling,
+    class, size and width; its target where that is a name (a preset, the k-mer sizes); for loaded weights,
+    the encoder's sha256 where both records have it (the target path otherwise); and they must hold
+    different seeds.
     """
     problems = [f"{k}: {getattr(a, k)!r} vs {getattr(b, k)!r}" for k in ("benchmark", "metric")
                 if getattr(a, k) != getattr(b, k)]
     problems += protocol_differences(a.config.get("protocol", {}), b.config.get("protocol", {}))
+    problems += _effective_differences(a.config.get("effective", {}), b.config.get("effective", {}))
     if not same_data(a.data, b.data):
         problems.append(f"task data: fingerprint {str(a.data.get('fingerprint'))[:12]} vs "
                         f"{str(b.data.get('fingerprint'))[:12]}")
     spec_a, spec_b = a.config.get("model_spec", {}), b.config.get("model_spec", {})
-    problems += [f"model {k}: {spec_a[k]!r} vs {spec_b[k]!r}" for k in ("kind", "pooling")
+    model_a, model_b = a.config.get("model", {}), b.config.get("model", {})
+    named = spec_a.get("kind") in ("preset", "kmer")  # the target is a name, the same on every machine
+    problems += [f"model {k}: {spec_a[k]!r} vs {spec_b[k]!r}" for k in ("kind", "pooling") + (("target",) if named else ())
                  if k in spec_a and k in spec_b and spec_a[k] != spec_b[k]]
-    random_init = spec_a.get("kind") == "preset" or "scratch" in (a.mode, b.mode)
-    digest_a, digest_b = (r.config.get("model", {}).get("encoder_sha256") for r in (a, b))
-    if not random_init and digest_a and digest_b and digest_a != digest_b:
-        problems.append(f"encoder weights: sha256 {digest_a[:12]} vs {digest_b[:12]}")
-    elif not random_init and not (digest_a and digest_b) and spec_a.get("target") != spec_b.get("target"):
-        problems.append(f"model: {spec_a.get('target')!r} vs {spec_b.get('target')!r} (no weights digest recorded "
-                        f"to show they are the same weights)")
+    problems += [f"model {k}: {model_a[k]!r} vs {model_b[k]!r}" for k in ("class", "encoder_parameters", "hidden_size")
+                 if k in model_a and k in model_b and model_a[k] != model_b[k]]
+    if not named and not is_random_init(spec_a, a.mode):
+        digest_a, digest_b = model_a.get("encoder_sha256"), model_b.get("encoder_sha256")
+        if digest_a and digest_b and digest_a != digest_b:
+            problems.append(f"encoder weights: sha256 {digest_a[:12]} vs {digest_b[:12]}")
+        elif not (digest_a and digest_b) and spec_a.get("target") != spec_b.get("target"):
+            problems.append(f"model: {spec_a.get('target')!r} vs {spec_b.get('target')!r} (no weights digest recorded "
+                            f"to show they are the same weights)")
     both = sorted(set(a.done_seeds) & set(b.done_seeds))
     if both:
         problems.append(f"seed{'s' if len(both) > 1 else ''} {', '.join(map(str, both))} in both")
@@ -233,11 +270,15 @@ def merge_records(records: list[RunRecord], where: list[str] | None = None) -> R
         for result in other.results:
             merged.add(result)
         merged.notes += [n for n in other.notes if n not in merged.notes]
+        if "model" not in merged.config and "model" in other.config:
+            merged.config["model"] = other.config["model"]
     merged.results.sort(key=lambda r: r.seed)
     merged.seeds = sorted(set(merged.seeds) | {s for r in records for s in r.seeds})
-    merged.notes.append(f"seeds {', '.join(map(str, merged.done_seeds))} merged from {len(records)} run files: "
-                        + "; ".join(f"{name} (seeds {', '.join(map(str, r.done_seeds)) or 'none'})"
-                                    for name, r in zip(where, records)))
+    merged.notes.append(f"seeds {', '.join(map(str, merged.done_seeds))} merged from {len(records)} run files "
+                        f"(the config shown is the first file's): " + "; ".join(
+                            f"{name} (seeds {', '.join(map(str, r.done_seeds)) or 'none'}; "
+                            f"{r.config.get('environment', {}).get('device', 'device not recorded')}, "
+                            f"hadna {r.hadna_version or '?'})" for name, r in zip(where, records)))
     return merged
 
 
@@ -254,6 +295,7 @@ def load_records(paths: list[str | Path]) -> list[RunRecord]:
             files.append(p)
     if not files:
         raise MissingFileError(f"no run JSON files in {[str(p) for p in paths]}")
+    files = list({f.resolve(): f for f in files}.values())  # a file reached through two of the paths counts once
     groups: dict[tuple[str, str, str], list[tuple[Path, RunRecord]]] = {}
     for f in files:
         rec = RunRecord.load(f)
