@@ -60,7 +60,7 @@ from .models import EvalModel, ModelSpec, load_eval_model
 from .plan import (ProtocolConfig, Unit, base_splits, estimate_cost, make_units, protocol_defaults, split_of,
                    subsample)
 from .probe import fit_probe
-from .records import RunRecord, SeedResult, protocol_differences, same_data
+from .records import RunRecord, SeedResult, protocol_differences, same_data, weights_problem
 from .task_data import Split, TaskData
 
 log = get_logger("eval.protocol")
@@ -188,8 +188,9 @@ def _mean_metrics(dicts: list[dict[str, float]]) -> dict[str, float]:
 
 def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
     # A setting added after the record was written counts as its default value there.
-    before = {**protocol_defaults(), **old.config.get("protocol", {})}
-    diff = protocol_differences(before, new_protocol)
+    defaults = protocol_defaults()
+    before = {**defaults, **old.config.get("protocol", {})}  # kept whole for the hint below
+    diff = protocol_differences(before, new_protocol, defaults)
     if diff:
         only_c_grid = all(d.startswith("probe_c_grid:") for d in diff)
         hint = (f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
@@ -222,13 +223,11 @@ def _check_same_weights(spec: ModelSpec, cfg: ProtocolConfig, recorded: dict[str
                         now: dict[str, Any]) -> None:
     """Seeds added to a record must start from the weights its earlier seeds started from (a checkpoint
     retrained under the same path would otherwise be averaged with the old one's seeds)."""
-    if recorded is None or spec.kind in ("preset", "kmer") or cfg.mode == "scratch":
-        return
-    before, after = recorded.get("encoder_sha256"), now.get("encoder_sha256")
-    if before and after and before != after:
-        raise ConfigError(f"{spec.name} ({spec.target}): its weights (encoder sha256 {after[:12]}) are not those of the "
-                          f"seeds already recorded for this run ({before[:12]}); their results must not be averaged: "
-                          f"use another --output-dir or model name, or --overwrite to start again")
+    problem = weights_problem(spec.to_dict(), cfg.mode, recorded, now) if recorded is not None else None
+    if problem:
+        raise ConfigError(f"{spec.name} ({spec.target}): its weights are not those of the seeds already recorded for "
+                          f"this run ({problem}, recorded vs now); their results must not be averaged: use another "
+                          f"--output-dir or model name, or --overwrite to start again")
 
 
 def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str | Path | None = None, *,

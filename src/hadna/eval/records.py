@@ -214,6 +214,19 @@ def is_random_init(spec: dict[str, Any], mode: str) -> bool:
     return spec.get("kind") == "preset" or mode == "scratch"
 
 
+def weights_problem(spec: dict[str, Any], mode: str, before: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why two model descriptions (``EvalModel.describe()``) of one run did not start from the same weights, or
+    ``None``: their encoder sha256 digests differ. Not asked of a random init (its weights follow the seed) nor of
+    a model whose name is the model (a preset, the k-mer sizes: no weights to compare), nor when a digest is
+    missing (records written before digests)."""
+    if spec.get("kind") in ("preset", "kmer") or is_random_init(spec, mode):
+        return None
+    digest_a, digest_b = before.get("encoder_sha256"), now.get("encoder_sha256")
+    if digest_a and digest_b and digest_a != digest_b:
+        return f"encoder weights: sha256 {digest_a[:12]} vs {digest_b[:12]}"
+    return None
+
+
 def merge_problems(a: RunRecord, b: RunRecord) -> list[str]:
     """Why the seeds of two records of one task, model and mode must not be averaged (empty: they may).
 
@@ -237,13 +250,14 @@ def merge_problems(a: RunRecord, b: RunRecord) -> list[str]:
                  if k in spec_a and k in spec_b and spec_a[k] != spec_b[k]]
     problems += [f"model {k}: {model_a[k]!r} vs {model_b[k]!r}" for k in ("class", "encoder_parameters", "hidden_size")
                  if k in model_a and k in model_b and model_a[k] != model_b[k]]
-    if not named and not is_random_init(spec_a, a.mode):
-        digest_a, digest_b = model_a.get("encoder_sha256"), model_b.get("encoder_sha256")
-        if digest_a and digest_b and digest_a != digest_b:
-            problems.append(f"encoder weights: sha256 {digest_a[:12]} vs {digest_b[:12]}")
-        elif not (digest_a and digest_b) and spec_a.get("target") != spec_b.get("target"):
-            problems.append(f"model: {spec_a.get('target')!r} vs {spec_b.get('target')!r} (no weights digest recorded "
-                            f"to show they are the same weights)")
+    weights = weights_problem(spec_a, a.mode, model_a, model_b)
+    if weights:
+        problems.append(weights)
+    elif (not named and not is_random_init(spec_a, a.mode)
+          and not (model_a.get("encoder_sha256") and model_b.get("encoder_sha256"))
+          and spec_a.get("target") != spec_b.get("target")):
+        problems.append(f"model: {spec_a.get('target')!r} vs {spec_b.get('target')!r} (no weights digest recorded "
+                        f"to show they are the same weights)")
     both = sorted(set(a.done_seeds) & set(b.done_seeds))
     if both:
         problems.append(f"seed{'s' if len(both) > 1 else ''} {', '.join(map(str, both))} in both")
