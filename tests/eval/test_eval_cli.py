@@ -185,3 +185,27 @@ def test_task_overrides_of_tasks_outside_the_run_are_unused_but_typos_fail():
     bench.task_overrides["gue_prom_core_al"] = {"cv_folds": 5}
     with pytest.raises(ConfigError, match="gue_prom_core_al.*did you mean gue_prom_core_all"):
         bench.validate()
+
+
+def test_task_overrides_per_mode_apply_to_that_mode_of_that_task_only():
+    from hadna.config import ConfigError
+    from hadna.eval.runner import BenchmarkConfig
+
+    bench = BenchmarkConfig(tasks=["gue_splice_reconstructed", "gue_prom_core_all"], models=["kmer"],
+                            mode_overrides={"finetune": {"epochs": 5, "patience": 2}},
+                            task_overrides={"gue_splice_reconstructed": {"max_train_samples": 40,
+                                                                         "finetune": {"epochs": 15}}})
+    bench.validate()
+    ft = bench.protocol_for("gue_splice_reconstructed", "finetune", (1, 2, 3))
+    assert (ft.epochs, ft.patience, ft.max_train_samples) == (15, 2, 40)  # mode-in-task wins, the rest merges
+    probe = bench.protocol_for("gue_splice_reconstructed", "probe", (1, 2, 3))
+    assert (probe.epochs, probe.max_train_samples) == (None, 40)  # the probe's protocol is untouched
+    other = bench.protocol_for("gue_prom_core_all", "finetune", (1, 2, 3))
+    assert (other.epochs, other.max_train_samples) == (5, None)
+
+    bench.task_overrides["gue_splice_reconstructed"]["finetune"] = 15
+    with pytest.raises(ConfigError, match="gue_splice_reconstructed.finetune must map settings"):
+        bench.validate()
+    bench.task_overrides["gue_splice_reconstructed"]["finetune"] = {"epoch": 15}
+    with pytest.raises(ConfigError, match="epoch"):
+        bench.protocol_for("gue_splice_reconstructed", "finetune", (1, 2, 3))

@@ -9,9 +9,10 @@ Layout under an output directory::
 
 A benchmark config (YAML, :class:`BenchmarkConfig`) lists tasks, models and modes; ``protocol``
 holds :class:`~hadna.eval.plan.ProtocolConfig` fields for all runs, and ``mode_overrides`` /
-``task_overrides`` change them per mode or per task (task overrides win). A task is a registered
-name or the path of a task YAML file (:func:`hadna.eval.tasks.task_from_yaml`); overrides are keyed
-by the task's name.
+``task_overrides`` change them per mode or per task (task overrides win); inside a task's overrides a
+mode's name holds settings for that mode of that task only (``{splice: {finetune: {epochs: 15}}}``),
+which win over everything. A task is a registered name or the path of a task YAML file
+(:func:`hadna.eval.tasks.task_from_yaml`); overrides are keyed by the task's name.
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ class BenchmarkConfig:
             if m not in MODES:
                 raise ConfigError(f"mode_overrides: {m!r} is not one of {list(MODES)}")
         names = [resolve_task(t).name for t in self.tasks]  # unknown tasks fail before anything runs
-        for t in self.task_overrides:
+        for t, over in self.task_overrides.items():
+            for m in MODES:
+                if m in over and not isinstance(over[m], dict):
+                    raise ConfigError(f"task_overrides: {t}.{m} must map settings to values (settings for the "
+                                      f"{m} mode of {t} only), got {over[m]!r}")
             if t in names:
                 continue
             # a registered task outside this run (--tasks narrowed the config's list): its overrides are
@@ -108,7 +113,9 @@ class BenchmarkConfig:
                 raise ConfigError(f"protocol.{key}: set it at the top level ({key}s / seeds), not in protocol")
 
     def protocol_for(self, task: str, mode: str, task_seeds: tuple[int, ...]) -> ProtocolConfig:
-        merged = {**self.protocol, **self.mode_overrides.get(mode, {}), **self.task_overrides.get(task, {}), "mode": mode}
+        task_over = self.task_overrides.get(task, {})
+        merged = {**self.protocol, **self.mode_overrides.get(mode, {}),
+                  **{k: v for k, v in task_over.items() if k not in MODES}, **task_over.get(mode, {}), "mode": mode}
         # seeds: top-level, or per mode (e.g. fewer seeds for the expensive fine-tune than for the probe)
         seeds = merged.pop("seeds", self.seeds)
         count, explicit = (seeds, None) if isinstance(seeds, int) else (None, seeds)
