@@ -5,8 +5,9 @@ A benchmark number means little without its protocol, so every Markdown report h
 1. the results table (``mean ± sd`` over seeds, sample sd, with the max - min range; published
    columns marked "(published)" with their sources), from :func:`hadna.eval.results.to_markdown`;
 2. a protocol table, one row per run: how it was evaluated (test split or k-fold cross-validation),
-   sample counts and caps, epochs, how the learning rate / batch size were chosen, seeds done, wall
-   time and throughput, model size;
+   sample counts and caps, epochs, how the learning rate / batch size were chosen, seeds done, the
+   time of its seeds summed (compute, not elapsed time: seeds may have run in parallel) and throughput,
+   model size;
 3. for fine-tuning runs, how training went: epochs, the best epoch and whether the epoch cap was
    binding, training loss, validation vs test metric, and how far each block's weights moved;
 4. the notes of the runs (data provenance, held-out or cross-validated splits, capped test sets).
@@ -73,7 +74,7 @@ def protocol_row(rec: RunRecord) -> dict[str, str]:
     names = {"max_train_samples": "pool" if eff.get("evaluation") == "cv" else "train",
              "max_val_samples": "val", "max_test_samples": "test"}
     cap_text = ", ".join(f"{names.get(k, k)} ≤ {v:,}" for k, v in caps.items() if v)
-    wall = sum(r.timings.get("total", 0.0) for r in rec.results)
+    seed_time = sum(r.timings.get("total", 0.0) for r in rec.results)  # compute: seeds may have run in parallel
     rates = [r.nt_per_s for r in rec.results if r.nt_per_s]
     rate_kind = "embed" if rec.mode == "probe" else "train"
     params = (rec.config.get("model") or {}).get("encoder_parameters")
@@ -83,7 +84,7 @@ def protocol_row(rec: RunRecord) -> dict[str, str]:
                                            for k in ("n_train", "n_val", "n_test")),
         "caps": cap_text or "none", "training": training, "selection": selected,
         "seeds": f"{len(rec.results)} of {len(rec.seeds)}: {rec.done_seeds}",
-        "wall": f"{wall / 60:.1f} min", "nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
+        "time (sum of seeds)": f"{seed_time / 60:.1f} min", "nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
         "encoder params": f"{params:,}" if params else "—",
     }
 
