@@ -96,7 +96,20 @@ def test_benchmark_config_runs_every_task_model_mode(tmp_path, capsys):
         "protocol: {epochs: 1, lr: 0.003, batch_size: 16}\n"
         "mode_overrides: {probe: {probe_c_grid: [1.0]}}\n"
         "task_overrides: {gc: {max_train_samples: 40}}\n")
+    dry = ["benchmark", "--config", str(cfg), "--set", "protocol.patience=2", "--dry-run"]
+    capsys.readouterr()
+    assert main(dry) == 0
+    plan = capsys.readouterr().out
+    assert not (tmp_path / "bench").exists()  # nothing ran, nothing was written
+    rows = [line for line in plan.splitlines() if line.startswith("| gc |")]
+    assert len(rows) == 4 and all("| 0 of 1 | 1 |" in r for r in rows)
+    assert "| gc | b | finetune | 0 of 1 | 1 | train 800, eval " in plan  # 40 sequences x 20 nt x 1 epoch
+    assert "4 of 4 runs have seeds to run" in plan and "No run has a finished seed" in plan
     assert main(["benchmark", "--config", str(cfg), "--set", "protocol.patience=2"]) == 0
+    capsys.readouterr()
+    assert main(dry) == 0
+    plan = capsys.readouterr().out
+    assert "0 of 4 runs have seeds to run" in plan and plan.count("| 1 of 1 | — |") == 4 and "| done |" in plan
     md = (tmp_path / "bench" / "results.md").read_text()
     for col in ("had-tiny (random init) / probe", "had-tiny (random init) / finetune", "b / probe", "b / finetune"):
         assert col in md
@@ -158,7 +171,7 @@ def test_shipped_benchmark_configs_are_valid():
         bench = from_dict(BenchmarkConfig, read_yaml(path), str(path))
         bench.validate()  # tasks registered, modes and overrides valid (no data needed)
         for task in bench.tasks:
-            for mode in bench.modes:
+            for mode in {*bench.modes, *bench.mode_overrides}:  # the modes a --modes option may ask for too
                 bench.protocol_for(task, mode, (1, 2, 3, 4, 5)).validate()
 
 

@@ -518,6 +518,18 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert sorted(p.name for p in partial.iterdir()) == [".hadna.lock", "seed-2"]  # seed 1's went with its record
     assert sorted(p.name for p in (partial / "seed-2").iterdir()) == ["test-split-lr0.0001-bs32", "test-split-lr0.003-bs32"]
     assert [r.model for r in load_records([out.parent])] == [TINY.name]  # a report never reads checkpoint JSONs
+    # the dry run's view of it: seed 1 done and timed, seed 2 to run, its two grid points at epochs 2 and 1
+    before = sorted(str(p) for p in out.parent.rglob("*"))
+    plan = protocol.plan_run(data, TINY, cfg, out)
+    assert (plan.done, plan.remaining, plan.checkpoints, plan.problem) == ([1], [2], {2: [2, 1]}, None)
+    assert plan.seconds_per_seed == RunRecord.load(out).results[0].timings["total"] > 0
+    assert plan.cost == protocol.estimate_cost(data, ProtocolConfig(**{**cfg.__dict__, "seeds": [2]}))
+    other = protocol.plan_run(data, TINY, ProtocolConfig(**{**cfg.__dict__, "epochs": 3}), out)
+    assert other.problem and "epochs: 2 -> 3" in other.problem and other.done == []
+    fresh = protocol.plan_run(data, TINY, cfg, out, overwrite=True)
+    assert (fresh.done, fresh.checkpoints, fresh.problem) == ([], {}, None)
+    assert fresh.cost == protocol.estimate_cost(data, cfg)
+    assert sorted(str(p) for p in out.parent.rglob("*")) == before  # planning wrote and removed nothing
     calls.clear()
     rec = run_protocol(data, TINY, cfg, out)
     assert len(calls) == 1  # the finished grid point is not trained again; the other resumes at epoch 2

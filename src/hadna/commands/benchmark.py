@@ -9,13 +9,15 @@ DESCRIPTION = """\
 Runs every task x model x mode with the evaluation protocol (see hadna finetune) and writes, under
 --output-dir, one run JSON + Markdown + CSV per run and results.md / results.csv with all runs side by
 side (mean ± sample sd over seeds, max-min range, n seeds; published columns with --published).
-Finished seeds are skipped when rerun.
+Finished seeds are skipped when rerun. --dry-run prints what would run (seeds done and to run, nucleotides,
+time per seed measured by earlier seeds of the same run files, interrupted fine-tunes) and runs nothing.
 
 examples:
   hadna benchmark --config configs/benchmark_cpu_smoke.yaml
   hadna benchmark --tasks gue_prom_core_all,human_enhancers_cohn_testcv --models preset:had-1m \\
       --modes probe,finetune --data-dir ../shared/data/benchmarks --seeds 3 --epochs 1 \\
       --max-train-samples 1000 --output-dir runs/eval/smoke
+  hadna benchmark --config configs/benchmark_shared.yaml --modes finetune --output-dir DIR --dry-run
 A config file takes the same settings (keys of BenchmarkConfig: tasks, models, modes, data_dir,
 output_dir, seeds, protocol, mode_overrides, task_overrides, ...); options given on the command line
 override it, and --set KEY=VALUE overrides any key (e.g. --set protocol.epochs=2).
@@ -35,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=None, help="output directory (default runs/eval/benchmark)")
     p.add_argument("--published", default=None, metavar="CSV", help="published-results CSV for extra columns")
     p.add_argument("--overwrite", action="store_true", help="start runs again instead of resuming")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would run (seeds, nucleotides, measured time per seed) and run nothing")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--trust-remote-code", action="store_true", default=None, help="allow HF models' own code")
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from hadna.errors import ConfigError
     from hadna.commands.options import apply_threads, protocol_overrides
     from hadna.eval.options import parse_list, parse_seeds
-    from hadna.eval.runner import BenchmarkConfig, run_benchmark
+    from hadna.eval.runner import BenchmarkConfig, plan_benchmark, plan_markdown, run_benchmark
 
     data = read_yaml(args.config) if args.config else {}
     if args.config:  # a pretrain/pipeline config given here: say so, rather than "no tasks given"
@@ -77,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
         bench = from_dict(BenchmarkConfig, data, "")
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    if args.dry_run:
+        print(plan_markdown(plan_benchmark(bench, overwrite=args.overwrite, allow_download=args.allow_download)))
+        return 0
     apply_threads(args)
     records, md = run_benchmark(bench, overwrite=args.overwrite, device=args.device,
                                 allow_download=args.allow_download)

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DirectoryInUseError
+from ..train.checkpoint import CheckpointManager
 from ..utils.device import resolve_device
 from ..utils.io import lock_directory
 from ..utils.logging import get_logger
@@ -67,7 +68,7 @@ log = get_logger("eval.protocol")
 
 # The plan (ProtocolConfig, units, cost estimate) lives in .plan; its public names are importable from here too.
 __all__ = ["ProtocolConfig", "UnitResult", "base_splits", "estimate_cost", "evaluate_test", "make_units",
-           "partial_dir", "run_finetune_unit", "run_probe_unit", "run_protocol", "subsample"]
+           "partial_dir", "plan_run", "RunPlan", "run_finetune_unit", "run_probe_unit", "run_protocol", "subsample"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -186,6 +187,72 @@ def _mean_metrics(dicts: list[dict[str, float]]) -> dict[str, float]:
 # The run
 # ------------------------------------------------------------------------------------------------
 
+def _existing_record(data: TaskData, spec: ModelSpec, protocol: dict[str, Any], out: Path) -> RunRecord | None:
+    """The record at ``out`` that this run would resume (None: there is none), or ConfigError saying why it
+    must not be resumed: another task/model/mode, other settings, other data, another kind of model."""
+    if not out.is_file():
+        return None
+    record = RunRecord.load(out)
+    if (record.task, record.model, record.mode) != (data.name, spec.name, protocol["mode"]):
+        raise ConfigError(f"{out} holds {record.task}/{record.model}/{record.mode}, not "
+                          f"{data.name}/{spec.name}/{protocol['mode']}; use another --output-dir")
+    _compatible(record, protocol, out)
+    _same_data(record, data, out)
+    _same_model(record, spec, out)
+    return record
+
+
+@dataclass
+class RunPlan:
+    """What :func:`run_protocol` would do for one run, found without loading a model or writing anything.
+
+    ``cost``: :func:`~hadna.eval.plan.estimate_cost` of the seeds still to run; ``seconds_per_seed``: the
+    mean time of the seeds already recorded (measured, None when there are none); ``checkpoints``: seed ->
+    the last finished epoch of each of its interrupted fine-tuning runs; ``problem``: why the run would refuse
+    to start (its record holds other settings, data or model), None when it would start.
+    """
+
+    seeds: list[int]
+    done: list[int]
+    cost: dict[str, int]
+    seconds_per_seed: float | None = None
+    checkpoints: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def remaining(self) -> list[int]:
+        return [s for s in self.seeds if s not in self.done]
+
+
+def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str | Path | None = None, *,
+             overwrite: bool = False) -> RunPlan:
+    """The plan of ``run_protocol(data, spec, cfg, out_path, overwrite=overwrite)`` (``hadna benchmark --dry-run``)."""
+    cfg.validate()
+    seeds = cfg.resolve(data)["seeds"]
+    out = Path(out_path) if out_path is not None else None
+    record, problem = None, None
+    if out is not None and not overwrite:
+        try:
+            record = _existing_record(data, spec, dataclasses.asdict(cfg), out)
+        except ConfigError as exc:
+            problem = str(exc)
+    finished = [r for r in (record.results if record is not None else []) if r.seed in seeds]
+    done = [r.seed for r in finished]
+    remaining = [s for s in seeds if s not in done]
+    cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining)) if remaining else {}
+    totals = [r.timings["total"] for r in finished if "total" in r.timings]
+    checkpoints: dict[int, list[int]] = {}
+    if out is not None and not overwrite and cfg.mode != "probe":
+        for s in remaining:
+            runs = sorted(p for p in _seed_checkpoints(partial_dir(out), s).glob("*") if p.is_dir())
+            epochs = [steps[-1][0] for steps in (CheckpointManager(p).list() for p in runs) if steps]
+            if epochs:
+                checkpoints[s] = epochs
+    return RunPlan(seeds=list(seeds), done=done, cost=cost,
+                   seconds_per_seed=float(np.mean(totals)) if totals else None, checkpoints=checkpoints,
+                   problem=problem)
+
+
 def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
     # A setting added after the record was written counts as its default value there.
     defaults = protocol_defaults()
@@ -267,14 +334,9 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
     if partial is not None and overwrite:
         for stale in partial.glob("seed-*"):
             shutil.rmtree(stale, ignore_errors=True)
-    if out is not None and out.is_file() and not overwrite:
-        record = RunRecord.load(out)
-        if (record.task, record.model, record.mode) != (data.name, spec.name, cfg.mode):
-            raise ConfigError(f"{out} holds {record.task}/{record.model}/{record.mode}, not "
-                              f"{data.name}/{spec.name}/{cfg.mode}; use another --output-dir")
-        _compatible(record, protocol, out)
-        _same_data(record, data, out)
-        _same_model(record, spec, out)
+    if out is not None and not overwrite:
+        record = _existing_record(data, spec, protocol, out)
+    if record is not None:
         record.seeds = record.seeds + [s for s in seeds if s not in record.seeds]
         if record.done_seeds:
             log.info("%s: resuming; seeds already done: %s", out, record.done_seeds)

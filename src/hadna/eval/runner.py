@@ -21,7 +21,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..config import from_dict
 from ..errors import ConfigError
@@ -31,7 +31,7 @@ from .options import MODES, seeds_for, slug
 from .task_data import TaskData
 from .models import ModelSpec, parse_model_spec
 from .plan import ProtocolConfig, estimate_cost
-from .protocol import run_protocol
+from .protocol import plan_run, run_protocol
 from .report import write_report
 from .records import RunRecord
 from .tasks import TaskSpec, get_task, task_from_yaml
@@ -134,27 +134,94 @@ def _modes_of(spec: ModelSpec, modes: list[str]) -> list[str]:
     return modes
 
 
-def run_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
-                  device: str | None = None, allow_download: bool = False) -> tuple[list[RunRecord], Path]:
-    """Run every task x model x mode (resuming finished seeds) and write ``results.md``/``.csv``."""
-    bench.validate()
+def _specs(bench: BenchmarkConfig, allow_download: bool) -> list[ModelSpec]:
     specs = [parse_model_spec(m, pooling=bench.pooling, trust_remote_code=bench.trust_remote_code,
                               allow_download=allow_download) for m in bench.models]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"two models share a name in {names}; name them with NAME=SPEC")
-    records: list[RunRecord] = []
-    out_dir = Path(bench.output_dir)
-    start = time.perf_counter()
+    return specs
+
+
+def _runs(bench: BenchmarkConfig, specs: list[ModelSpec],
+          device: str | None) -> Iterator[tuple[TaskData, ModelSpec, ProtocolConfig]]:
+    """Every (task data, model, protocol) of the benchmark, task by task (each task's data loaded once)."""
     for task in bench.tasks:
         data = load_task(resolve_task(task), bench.data_dir, truncation=bench.truncation)  # type: ignore[arg-type]
         for spec in specs:
             for mode in _modes_of(spec, bench.modes):
                 cfg = bench.protocol_for(data.name, mode, data.spec.seeds)
-                if device is not None:
-                    cfg = dataclasses.replace(cfg, device=device)
-                record, _ = run_and_report(data, spec, cfg, out_dir, overwrite=overwrite, published_csv=bench.published)
-                records.append(record)
+                yield data, spec, (dataclasses.replace(cfg, device=device) if device is not None else cfg)
+
+
+def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
+                   allow_download: bool = False) -> list[dict[str, Any]]:
+    """What :func:`run_benchmark` would run, without loading a model or writing anything (``--dry-run``).
+
+    One row per run: task, model, mode, its path, and the :class:`~hadna.eval.protocol.RunPlan` (seeds
+    done and to run, nucleotides of the seeds to run, measured seconds per finished seed, interrupted
+    fine-tunes' epoch checkpoints, and why it would refuse to start, if it would). Task data are loaded (the
+    nucleotide counts need them) and model specs parsed, so a typo in either fails here as it would there.
+    """
+    bench.validate()
+    rows = []
+    for data, spec, cfg in _runs(bench, _specs(bench, allow_download), None):
+        path = run_path(bench.output_dir, data.name, spec.name, cfg.mode)
+        rows.append({"task": data.name, "model": spec.name, "mode": cfg.mode, "path": path,
+                     "plan": plan_run(data, spec, cfg, path, overwrite=overwrite)})
+    return rows
+
+
+def plan_markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows of :func:`plan_benchmark` as a Markdown table plus totals."""
+    lines = ["| task | model | mode | seeds done | to run | nucleotides to run | per seed (measured) | estimate | "
+             "interrupted (seed: epochs done) |", "|---|---|---|---|---|---:|---:|---:|---|"]
+    total_nt: dict[str, int] = {}
+    estimate, unmeasured, problems = 0.0, 0, []
+    for row in rows:
+        plan = row["plan"]
+        left = plan.remaining
+        for k, v in plan.cost.items():
+            total_nt[k] = total_nt.get(k, 0) + v
+        per_seed = "—" if plan.seconds_per_seed is None else f"{plan.seconds_per_seed / 60:.1f} min"
+        if not left:
+            guess = "done"
+        elif plan.seconds_per_seed is None:
+            guess, unmeasured = "—", unmeasured + 1
+        else:
+            estimate += plan.seconds_per_seed * len(left)
+            guess = f"{plan.seconds_per_seed * len(left) / 60:.0f} min"
+        interrupted = "; ".join(f"{s}: {', '.join(map(str, e))}" for s, e in plan.checkpoints.items()) or "—"
+        nt = ", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in plan.cost.items()) or "—"
+        lines.append(f"| {row['task']} | {row['model']} | {row['mode']} | {len(plan.done)} of {len(plan.seeds)} | "
+                     f"{','.join(map(str, left)) or '—'} | {nt} | {per_seed} | {guess} | {interrupted} |")
+        if plan.problem:
+            problems.append(f"- {row['task']} / {row['model']} / {row['mode']} would not start: {plan.problem}")
+    to_start = sum(1 for r in rows if r["plan"].remaining)
+    lines += ["", f"{to_start} of {len(rows)} runs have seeds to run; nucleotides to run: "
+              + (", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in total_nt.items()) or "none")
+              + " (fine-tuning counted at the epoch cap, before early stopping)."]
+    if estimate:
+        lines.append(f"Time, from the seeds already finished in these run files (same machine and load assumed): "
+                     f"{estimate / 3600:.1f} h" + (f", plus {unmeasured} run(s) with no finished seed to time it"
+                                                   if unmeasured else "") + ".")
+    elif unmeasured:
+        lines.append("No run has a finished seed to time the rest by: the nucleotides above over your machine's "
+                     "nt/s (`python benchmarks/cpu_speed.py`) give the order of magnitude.")
+    return "\n".join(lines + (["", "Problems:"] + problems if problems else [])) + "\n"
+
+
+def run_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
+                  device: str | None = None, allow_download: bool = False) -> tuple[list[RunRecord], Path]:
+    """Run every task x model x mode (resuming finished seeds) and write ``results.md``/``.csv``."""
+    bench.validate()
+    specs = _specs(bench, allow_download)
+    records: list[RunRecord] = []
+    out_dir = Path(bench.output_dir)
+    start = time.perf_counter()
+    for data, spec, cfg in _runs(bench, specs, device):
+        record, _ = run_and_report(data, spec, cfg, out_dir, overwrite=overwrite, published_csv=bench.published)
+        records.append(record)
     done = [r for r in records if r.results]
     md = out_dir / "results.md"
     if done:
