@@ -9,6 +9,7 @@ import pytest
 
 from hadna.cli import main
 from hadna.eval.results import RunRecord, SeedResult
+from hadna.eval.options import MODES
 from hadna.eval.tasks import get_task
 
 
@@ -171,7 +172,7 @@ def test_shipped_benchmark_configs_are_valid():
         bench = from_dict(BenchmarkConfig, read_yaml(path), str(path))
         bench.validate()  # tasks registered, modes and overrides valid (no data needed)
         for task in bench.tasks:
-            for mode in {*bench.modes, *bench.mode_overrides}:  # the modes a --modes option may ask for too
+            for mode in MODES:  # the modes a --modes option may ask for too
                 bench.protocol_for(task, mode, (1, 2, 3, 4, 5)).validate()
 
 
@@ -198,6 +199,42 @@ def test_task_overrides_of_tasks_outside_the_run_are_unused_but_typos_fail():
     bench.task_overrides["gue_prom_core_al"] = {"cv_folds": 5}
     with pytest.raises(ConfigError, match="gue_prom_core_al.*did you mean gue_prom_core_all"):
         bench.validate()
+
+
+def test_command_line_protocol_options_win_over_every_level_of_the_config(tmp_path, capsys):
+    from hadna.config import ConfigError
+    from hadna.eval.runner import BenchmarkConfig
+
+    bench = BenchmarkConfig(tasks=["gue_splice_reconstructed", "gue_prom_core_all"], models=["kmer"],
+                            protocol={"lr_grid": [1e-3, 2e-3], "max_train_samples": 100},
+                            mode_overrides={"finetune": {"epochs": 5, "patience": 2, "seeds": [4]}},
+                            task_overrides={"gue_splice_reconstructed": {"epochs": 7, "finetune": {"epochs": 15}}})
+    bench.override_everywhere({"epochs": 2, "lr": 0.01, "seeds": [9]})
+    bench.validate()  # lr replaced the config's lr_grid, not joined it ("either lr or lr_grid")
+    for task in ("gue_splice_reconstructed", "gue_prom_core_all"):
+        cfg = bench.protocol_for(task, "finetune", (1, 2, 3))
+        assert (cfg.epochs, cfg.lr, cfg.lr_grid, cfg.seeds, cfg.patience, cfg.max_train_samples) == \
+            (2, 0.01, None, [9], 2, 100)  # what the options did not set stays the config's
+
+    # a typo in an override fails at validation, whichever task or mode it is for
+    bench.task_overrides["gue_prom_core_all"] = {"scratch": {"epoch": 3}}
+    with pytest.raises(ConfigError, match="epoch"):
+        bench.validate()
+    bench.task_overrides["gue_prom_core_all"] = {"finetune": {"mode": "probe"}}
+    with pytest.raises(ConfigError, match="'mode' is not a setting"):
+        bench.validate()
+
+    # through the command line: --epochs beats a task's per-mode override (the dry run counts the nucleotides)
+    train, test = write_task(tmp_path)
+    (tmp_path / "gc.yaml").write_text(f"name: gc\nfiles: {{train: {train}, test: {test}}}\n")
+    cfg = tmp_path / "bench.yaml"
+    cfg.write_text(f"tasks: ['{tmp_path / 'gc.yaml'}']\nmodels: ['preset:had-tiny']\nmodes: [finetune]\nseeds: 1\n"
+                   f"output_dir: {tmp_path / 'out'}\nprotocol: {{lr: 0.003, batch_size: 16, max_train_samples: 40}}\n"
+                   "mode_overrides: {finetune: {epochs: 3}}\ntask_overrides: {gc: {finetune: {epochs: 4}}}\n")
+    for extra, epochs in (([], 4), (["--epochs", "1"], 1)):
+        capsys.readouterr()
+        assert main(["benchmark", "--config", str(cfg), "--dry-run", *extra]) == 0
+        assert f"| train {40 * 20 * epochs:,}, eval " in capsys.readouterr().out  # 40 sequences x 20 nt x epochs
 
 
 def test_task_overrides_per_mode_apply_to_that_mode_of_that_task_only():

@@ -520,9 +520,10 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert [r.model for r in load_records([out.parent])] == [TINY.name]  # a report never reads checkpoint JSONs
     # the dry run's view of it: seed 1 done and timed, seed 2 to run, its two grid points at epochs 2 and 1
     before = sorted(str(p) for p in out.parent.rglob("*"))
-    plan = protocol.plan_run(data, TINY, cfg, out)
-    assert (plan.done, plan.remaining, plan.checkpoints, plan.problem) == ([1], [2], {2: [2, 1]}, None)
+    plan = protocol.plan_run(data, TINY, cfg, out)  # lr 1e-4 finished at its epoch cap: not listed
+    assert (plan.done, plan.remaining, plan.checkpoints, plan.problem, plan.running) == ([1], [2], {2: [1]}, None, None)
     assert plan.seconds_per_seed == RunRecord.load(out).results[0].timings["total"] > 0
+    assert plan.estimate_s == plan.seconds_per_seed
     assert plan.cost == protocol.estimate_cost(data, ProtocolConfig(**{**cfg.__dict__, "seeds": [2]}))
     other = protocol.plan_run(data, TINY, ProtocolConfig(**{**cfg.__dict__, "epochs": 3}), out)
     assert other.problem and "epochs: 2 -> 3" in other.problem and other.done == []
@@ -530,6 +531,10 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert (fresh.done, fresh.checkpoints, fresh.problem) == ([], {}, None)
     assert fresh.cost == protocol.estimate_cost(data, cfg)
     assert sorted(str(p) for p in out.parent.rglob("*")) == before  # planning wrote and removed nothing
+    damaged = tmp_path / "damaged" / "m.finetune.json"
+    damaged.parent.mkdir()
+    damaged.write_text("{not json")
+    assert "m.finetune.json: not valid JSON" in protocol.plan_run(data, TINY, cfg, damaged).problem  # a row, not a crash
     calls.clear()
     rec = run_protocol(data, TINY, cfg, out)
     assert len(calls) == 1  # the finished grid point is not trained again; the other resumes at epoch 2
@@ -564,6 +569,8 @@ def test_a_second_process_cannot_run_the_same_run_at_the_same_time(tmp_path):
                               text=True, env={**os.environ, "PYTHONPATH": src})
     try:
         assert holder.stdout.readline().strip() == "held"
+        assert protocol.plan_run(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out).running.startswith(
+            f"hadna pid {holder.pid} ")
         with pytest.raises(DirectoryInUseError, match=f"run m.probe.json.*is in use by hadna pid {holder.pid} .*"
                                                       "another --output-dir: hadna report merges"):
             run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out)
@@ -572,6 +579,8 @@ def test_a_second_process_cannot_run_the_same_run_at_the_same_time(tmp_path):
         release.touch()
         holder.wait(timeout=60)
     assert not lock_dir.exists()  # the holder left nothing behind
+    assert protocol.plan_run(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out).running is None
+    assert not lock_dir.exists()  # asking who holds the lock creates nothing
     assert run_protocol(data, TINY, ProtocolConfig(mode="probe", seeds=[1]), out).done_seeds == [1]
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.probe.json"]  # lock directory removed again
 

@@ -20,7 +20,8 @@ examples:
   hadna benchmark --config configs/benchmark_shared.yaml --modes finetune --output-dir DIR --dry-run
 A config file takes the same settings (keys of BenchmarkConfig: tasks, models, modes, data_dir,
 output_dir, seeds, protocol, mode_overrides, task_overrides, ...); options given on the command line
-override it, and --set KEY=VALUE overrides any key (e.g. --set protocol.epochs=2).
+override it at every level (--epochs also replaces the epochs of mode_overrides and task_overrides), and
+--set KEY=VALUE overrides any key (e.g. --set protocol.epochs=2).
 """
 
 
@@ -65,13 +66,11 @@ def run(args: argparse.Namespace) -> int:
     for key in ("data_dir", "output_dir", "published", "trust_remote_code"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
+    overrides = protocol_overrides(args)  # these win over the config at every level (mode and task overrides too)
+    overrides.pop("device", None)
     if args.seeds:
         count, explicit = parse_seeds(args.seeds)
-        data["seeds"] = count if count is not None else explicit
-    overrides = protocol_overrides(args)
-    overrides.pop("device", None)
-    if overrides:
-        data["protocol"] = {**(data.get("protocol") or {}), **overrides}
+        overrides["seeds"] = count if count is not None else explicit
     data = apply_overrides(data, args.set)
     for key in ("tasks", "models"):
         if not data.get(key):
@@ -79,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     where = args.config or "command line"
     try:
         bench = from_dict(BenchmarkConfig, data, "")
+        bench.override_everywhere(overrides)
+        bench.validate()
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if args.dry_run:

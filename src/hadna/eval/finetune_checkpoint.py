@@ -43,6 +43,20 @@ def _cpu_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
+def saved_progress(directory: str | Path) -> tuple[int, bool] | None:
+    """(last saved epoch, whether the run had finished) of the checkpoint directory of one fine-tuning run,
+    read from its newest ``state.json`` without verifying any file; None when it holds no checkpoint."""
+    steps = CheckpointManager(Path(directory)).list()
+    if not steps:
+        return None
+    epoch, path = steps[-1]
+    try:
+        finished = bool(json.loads((path / "state.json").read_text()).get("finished"))
+    except (OSError, ValueError):  # being written, or damaged: the run would start it again
+        finished = False
+    return epoch, finished
+
+
 class EpochCheckpoint:
     """The checkpoint directory of one fine-tuning run (one seed, unit and grid point).
 

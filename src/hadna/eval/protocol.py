@@ -49,12 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DirectoryInUseError
-from ..train.checkpoint import CheckpointManager
+from ..errors import ConfigError, DirectoryInUseError, HadnaError
 from ..utils.device import resolve_device
-from ..utils.io import lock_directory
+from ..utils.io import lock_directory, lock_holder
 from ..utils.logging import get_logger
 from .finetune import EvalOutput, evaluate, fine_tune
+from .finetune_checkpoint import saved_progress
 from .inference import EmbeddingCache
 from .metrics import compute_metrics
 from .models import EvalModel, ModelSpec, load_eval_model
@@ -207,16 +207,22 @@ class RunPlan:
     """What :func:`run_protocol` would do for one run, found without loading a model or writing anything.
 
     ``cost``: :func:`~hadna.eval.plan.estimate_cost` of the seeds still to run; ``seconds_per_seed``: the
-    mean time of the seeds already recorded (measured, None when there are none); ``checkpoints``: seed ->
-    the last finished epoch of each of its interrupted fine-tuning runs; ``problem``: why the run would refuse
-    to start (its record holds other settings, data or model), None when it would start.
+    mean time of the seeds already recorded (measured; None when there are none); ``estimate_s``: the time
+    the seeds still to run would take at the recorded pace (fine-tuning: seconds per seed; probe: the
+    recorded embedding nt/s, since a probe's later seeds reuse the embeddings of its first); ``checkpoints``:
+    seed -> the last saved epoch of each of its unfinished fine-tuning runs (units and grid points, in
+    directory order); ``running``: the process that holds the run's lock now, if one does; ``problem``: why
+    the run would refuse to start. Planning checks what the record says (task, settings, data, kind of
+    model and pooling); other starting weights are found only when the run loads the model.
     """
 
     seeds: list[int]
     done: list[int]
     cost: dict[str, int]
     seconds_per_seed: float | None = None
+    estimate_s: float | None = None
     checkpoints: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    running: str | None = None
     problem: str | None = None
 
     @property
@@ -231,26 +237,42 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
     seeds = cfg.resolve(data)["seeds"]
     out = Path(out_path) if out_path is not None else None
     record, problem = None, None
-    if out is not None and not overwrite:
-        try:
+    try:
+        _check_mode(spec, cfg)
+        if out is not None and not overwrite:
             record = _existing_record(data, spec, dataclasses.asdict(cfg), out)
-        except ConfigError as exc:
-            problem = str(exc)
+    except HadnaError as exc:  # settings, data or model differ; an unreadable record
+        problem = str(exc)
     finished = [r for r in (record.results if record is not None else []) if r.seed in seeds]
     done = [r.seed for r in finished]
     remaining = [s for s in seeds if s not in done]
     cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining)) if remaining else {}
     totals = [r.timings["total"] for r in finished if "total" in r.timings]
+    rates = [r.nt_per_s for r in finished if r.nt_per_s]
+    per_seed = float(np.mean(totals)) if totals else None
+    estimate = None
+    if remaining and cfg.mode == "probe" and rates:
+        estimate = cost["embed_nt"] / float(np.mean(rates))
+    elif remaining and cfg.mode != "probe" and per_seed is not None:
+        estimate = per_seed * len(remaining)
     checkpoints: dict[int, list[int]] = {}
-    if out is not None and not overwrite and cfg.mode != "probe":
-        for s in remaining:
-            runs = sorted(p for p in _seed_checkpoints(partial_dir(out), s).glob("*") if p.is_dir())
-            epochs = [steps[-1][0] for steps in (CheckpointManager(p).list() for p in runs) if steps]
-            if epochs:
-                checkpoints[s] = epochs
-    return RunPlan(seeds=list(seeds), done=done, cost=cost,
-                   seconds_per_seed=float(np.mean(totals)) if totals else None, checkpoints=checkpoints,
-                   problem=problem)
+    running = None
+    if out is not None:
+        running = lock_holder(partial_dir(out))
+        if not overwrite and cfg.mode != "probe":
+            for s in remaining:
+                runs = sorted(p for p in _seed_checkpoints(partial_dir(out), s).glob("*") if p.is_dir())
+                epochs = [saved[0] for saved in map(saved_progress, runs) if saved is not None and not saved[1]]
+                if epochs:
+                    checkpoints[s] = epochs
+    return RunPlan(seeds=list(seeds), done=done, cost=cost, seconds_per_seed=per_seed, estimate_s=estimate,
+                   checkpoints=checkpoints, running=running, problem=problem)
+
+
+def _check_mode(spec: ModelSpec, cfg: ProtocolConfig) -> None:
+    if spec.kind == "kmer" and cfg.mode != "probe":
+        raise ConfigError(f"{spec.name}: the k-mer baseline has no encoder to {cfg.mode}; its only mode is probe "
+                          f"(logistic regression on k-mer frequencies)")
 
 
 def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
@@ -322,9 +344,7 @@ def run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path:
 def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Path | None,
                   overwrite: bool) -> RunRecord:
     cfg.validate()
-    if spec.kind == "kmer" and cfg.mode != "probe":
-        raise ConfigError(f"{spec.name}: the k-mer baseline has no encoder to {cfg.mode}; its only mode is probe "
-                          f"(logistic regression on k-mer frequencies)")
+    _check_mode(spec, cfg)
     eff = cfg.resolve(data)
     seeds = eff["seeds"]
     protocol = dataclasses.asdict(cfg)

@@ -98,6 +98,9 @@ class BenchmarkConfig:
                 if m in over and not isinstance(over[m], dict):
                     raise ConfigError(f"task_overrides: {t}.{m} must map settings to values (settings for the "
                                       f"{m} mode of {t} only), got {over[m]!r}")
+            if "mode" in over or any("mode" in over.get(m, {}) for m in MODES):
+                raise ConfigError(f"task_overrides: {t}: 'mode' is not a setting (give settings for one mode under "
+                                  f"its name: {{{t}: {{finetune: {{...}}}}}})")
             if t in names:
                 continue
             # a registered task outside this run (--tasks narrowed the config's list): its overrides are
@@ -111,6 +114,28 @@ class BenchmarkConfig:
         for key in ("mode", "seeds"):
             if key in self.protocol:
                 raise ConfigError(f"protocol.{key}: set it at the top level ({key}s / seeds), not in protocol")
+        for m, over in self.mode_overrides.items():
+            if "mode" in over:
+                raise ConfigError(f"mode_overrides: {m}: 'mode' is not a setting (the key {m!r} is the mode)")
+        # every task's protocol in every mode it may run builds now, not when its run comes up hours later
+        modes = {*self.modes, *self.mode_overrides, *(m for o in self.task_overrides.values() for m in MODES if m in o)}
+        for t in {*names, *self.task_overrides}:
+            for m in modes:
+                self.protocol_for(t, m, (1,)).validate()
+
+    def override_everywhere(self, settings: dict[str, Any]) -> None:
+        """Set protocol ``settings`` for every run, over every mode and task override (the command line's
+        options: they win over the config file at every level). ``seeds`` is the top-level seeds."""
+        partners = {"lr": "lr_grid", "lr_grid": "lr", "batch_size": "batch_size_grid", "batch_size_grid": "batch_size"}
+        replaced = {*settings, *(partners[k] for k in settings if k in partners)}  # a fixed lr replaces a grid
+        for over in [self.protocol, *self.mode_overrides.values(), *self.task_overrides.values(),
+                     *(o[m] for o in self.task_overrides.values() for m in MODES if isinstance(o.get(m), dict))]:
+            for key in replaced:
+                over.pop(key, None)
+        seeds = settings.get("seeds")
+        self.protocol.update({k: v for k, v in settings.items() if k != "seeds"})
+        if seeds is not None:
+            self.seeds = seeds
 
     def protocol_for(self, task: str, mode: str, task_seeds: tuple[int, ...]) -> ProtocolConfig:
         task_over = self.task_overrides.get(task, {})
@@ -172,43 +197,61 @@ def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
     return rows
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", r"\|")
+
+
 def plan_markdown(rows: list[dict[str, Any]]) -> str:
-    """The rows of :func:`plan_benchmark` as a Markdown table plus totals."""
+    """The rows of :func:`plan_benchmark` as a Markdown table plus totals and the runs that would not start."""
     lines = ["| task | model | mode | seeds done | to run | nucleotides to run | per seed (measured) | estimate | "
-             "interrupted (seed: epochs done) |", "|---|---|---|---|---|---:|---:|---:|---|"]
+             "unfinished fine-tunes (seed: epochs saved) |", "|---|---|---|---|---|---:|---:|---:|---|"]
     total_nt: dict[str, int] = {}
     estimate, unmeasured, problems = 0.0, 0, []
     for row in rows:
         plan = row["plan"]
         left = plan.remaining
-        for k, v in plan.cost.items():
-            total_nt[k] = total_nt.get(k, 0) + v
-        per_seed = "—" if plan.seconds_per_seed is None else f"{plan.seconds_per_seed / 60:.1f} min"
-        if not left:
+        name = f"{row['task']} / {row['model']} / {row['mode']}"
+        if plan.problem:
+            guess = "refuses"
+            problems.append(f"- {name} would not start: {plan.problem}")
+        elif plan.running:
+            guess = "running now"
+            problems.append(f"- {name} is running now ({plan.running}): a second process would stop at it")
+        elif not left:
             guess = "done"
-        elif plan.seconds_per_seed is None:
+        elif plan.estimate_s is None:
             guess, unmeasured = "—", unmeasured + 1
         else:
-            estimate += plan.seconds_per_seed * len(left)
-            guess = f"{plan.seconds_per_seed * len(left) / 60:.0f} min"
-        interrupted = "; ".join(f"{s}: {', '.join(map(str, e))}" for s, e in plan.checkpoints.items()) or "—"
+            estimate += plan.estimate_s
+            guess = _duration(plan.estimate_s)
+        if not plan.problem:
+            for k, v in plan.cost.items():
+                total_nt[k] = total_nt.get(k, 0) + v
+        per_seed = "—" if plan.seconds_per_seed is None else _duration(plan.seconds_per_seed)
+        unfinished = "; ".join(f"{s}: {', '.join(map(str, e))}" for s, e in plan.checkpoints.items()) or "—"
         nt = ", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in plan.cost.items()) or "—"
-        lines.append(f"| {row['task']} | {row['model']} | {row['mode']} | {len(plan.done)} of {len(plan.seeds)} | "
-                     f"{','.join(map(str, left)) or '—'} | {nt} | {per_seed} | {guess} | {interrupted} |")
-        if plan.problem:
-            problems.append(f"- {row['task']} / {row['model']} / {row['mode']} would not start: {plan.problem}")
-    to_start = sum(1 for r in rows if r["plan"].remaining)
+        lines.append("| " + " | ".join(_md_cell(c) for c in (
+            row["task"], row["model"], row["mode"], f"{len(plan.done)} of {len(plan.seeds)}",
+            ",".join(map(str, left)) or "—", nt, per_seed, guess, unfinished)) + " |")
+    to_start = sum(1 for r in rows if r["plan"].remaining and not r["plan"].problem)
     lines += ["", f"{to_start} of {len(rows)} runs have seeds to run; nucleotides to run: "
               + (", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in total_nt.items()) or "none")
-              + " (fine-tuning counted at the epoch cap, before early stopping)."]
+              + " (fine-tuning counted at the epoch cap, before early stopping; runs that would refuse left out)."]
     if estimate:
-        lines.append(f"Time, from the seeds already finished in these run files (same machine and load assumed): "
-                     f"{estimate / 3600:.1f} h" + (f", plus {unmeasured} run(s) with no finished seed to time it"
-                                                   if unmeasured else "") + ".")
+        lines.append("Time, at the pace of the seeds already finished in these run files (same machine and load "
+                     f"assumed): {_duration(estimate)}" + (f", plus {unmeasured} run(s) with no finished seed to "
+                                                         f"time them by" if unmeasured else "") + ".")
     elif unmeasured:
         lines.append("No run has a finished seed to time the rest by: the nucleotides above over your machine's "
                      "nt/s (`python benchmarks/cpu_speed.py`) give the order of magnitude.")
-    return "\n".join(lines + (["", "Problems:"] + problems if problems else [])) + "\n"
+    if problems:
+        lines += ["", "Problems (the benchmark stops at the first run that refuses; the runs after it do not run):",
+                  *problems]
+    return "\n".join(lines) + "\n"
 
 
 def run_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,

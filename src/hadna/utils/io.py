@@ -219,6 +219,31 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
         os.close(fd)
 
 
+def lock_holder(path: str | os.PathLike) -> str | None:
+    """Who holds :func:`lock_directory` on ``path`` now ("hadna pid ... on HOST (since ...)"), or None.
+
+    Creates nothing: no lock file means no holder. It takes a shared lock for an instant to find out, so a
+    process asking for the directory in that same instant may be told it is in use.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(Path(path) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        except OSError:  # a filesystem without locks: nobody can hold one
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 #: bytes per checksummed shard of a cache file (one sha256 each; a damaged shard is named in the error).
 SHARD_BYTES = 64 << 20
 
