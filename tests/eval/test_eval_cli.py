@@ -220,6 +220,10 @@ def test_command_line_protocol_options_win_over_every_level_of_the_config(tmp_pa
     bench.task_overrides["gue_prom_core_all"] = {"scratch": {"epoch": 3}}
     with pytest.raises(ConfigError, match="epoch"):
         bench.validate()
+    bench.task_overrides["gue_prom_core_all"] = {"finetun": {"epochs": 3}}
+    with pytest.raises(ConfigError, match="gue_prom_core_all.finetun is neither a protocol setting nor a mode.*"
+                                          "did you mean finetune"):
+        bench.validate()
     bench.task_overrides["gue_prom_core_all"] = {"finetune": {"mode": "probe"}}
     with pytest.raises(ConfigError, match="'mode' is not a setting"):
         bench.validate()

@@ -18,6 +18,7 @@ which win over everything. A task is a registered name or the path of a task YAM
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,14 @@ class BenchmarkConfig:
                 if m in over and not isinstance(over[m], dict):
                     raise ConfigError(f"task_overrides: {t}.{m} must map settings to values (settings for the "
                                       f"{m} mode of {t} only), got {over[m]!r}")
-            if "mode" in over or any("mode" in over.get(m, {}) for m in MODES):
+            settings = {f.name for f in dataclasses.fields(ProtocolConfig)} - {"mode"}
+            for key in over:
+                if key not in settings and key not in MODES:
+                    close = difflib.get_close_matches(str(key), [*MODES, *settings], n=3)
+                    raise ConfigError(f"task_overrides: {t}.{key} is neither a protocol setting nor a mode "
+                                      f"({', '.join(MODES)}: settings for that mode only)"
+                                      + (f"; did you mean {', '.join(close)}?" if close else ""))
+            if any("mode" in over.get(m, {}) for m in MODES):
                 raise ConfigError(f"task_overrides: {t}: 'mode' is not a setting (give settings for one mode under "
                                   f"its name: {{{t}: {{finetune: {{...}}}}}})")
             if t in names:
