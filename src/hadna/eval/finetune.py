@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, TrainingError
 from ..utils.batching import micro_batches
-from ..utils.logging import get_logger, progress
+from ..utils.logging import format_duration, get_logger, progress
 from ..utils.schedule import warmup_decay
 from ..utils.weights import weights_digest
 from .finetune_checkpoint import EpochCheckpoint
@@ -331,10 +331,11 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
             "train_nt_per_s": epoch_nt / train_s if train_s > 0 else None,
             "lr_end": scheduler.get_last_lr()[0], "best": improved,
         })
-        log.info("%sepoch %d/%d: train loss %.4f, val %s %.4f, val loss %.4f%s; %.1f s train (%s nt/s), %.1f s val",
+        left = (cfg.epochs - epoch) * (train_s + out.throughput.seconds)
+        log.info("%sepoch %d/%d: train loss %.4f, val %s %.4f, val loss %.4f%s; %.1f s train (%s nt/s), %.1f s val%s",
                  prefix, epoch, cfg.epochs, loss_sum / max(1, n_seen), metric, out.metrics[metric], out.loss,
                  " (best)" if improved else "", train_s, f"{epoch_nt / train_s:,.0f}" if train_s > 0 else "-",
-                 out.throughput.seconds)
+                 out.throughput.seconds, f"; at most {format_duration(left)} more for this fine-tune" if epoch < cfg.epochs else "")
         result.epochs_run = epoch
         stop = stopper.should_stop and epoch < cfg.epochs
         result.stopped_early = stop

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from ..config import from_dict
 from ..errors import ConfigError
-from ..utils.logging import get_logger
+from ..utils.logging import format_duration, get_logger
 from .loaders import load_task
 from .options import MODES, seeds_for, slug
 from .task_data import TaskData
@@ -205,10 +205,6 @@ def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
     return rows
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
-
-
 def _md_cell(text: str) -> str:
     return str(text).replace("|", r"\|")
 
@@ -235,11 +231,11 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
             guess, unmeasured = "—", unmeasured + 1
         else:
             estimate += plan.estimate_s
-            guess = _duration(plan.estimate_s)
+            guess = format_duration(plan.estimate_s)
         if not plan.problem:
             for k, v in plan.cost.items():
                 total_nt[k] = total_nt.get(k, 0) + v
-        per_seed = "—" if plan.seconds_per_seed is None else _duration(plan.seconds_per_seed)
+        per_seed = "—" if plan.seconds_per_seed is None else format_duration(plan.seconds_per_seed)
         unfinished = "; ".join(f"{s}: {', '.join(map(str, e))}" for s, e in plan.checkpoints.items()) or "—"
         nt = ", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in plan.cost.items()) or "—"
         lines.append("| " + " | ".join(_md_cell(c) for c in (
@@ -251,7 +247,7 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
               + " (fine-tuning counted at the epoch cap, before early stopping; runs that would refuse left out)."]
     if estimate:
         lines.append("Time, at the pace of the seeds already finished in these run files (same machine and load "
-                     f"assumed): {_duration(estimate)}" + (f", plus {unmeasured} run(s) with no finished seed to "
+                     f"assumed): {format_duration(estimate)}" + (f", plus {unmeasured} run(s) with no finished seed to "
                                                          f"time them by" if unmeasured else "") + ".")
     elif unmeasured:
         lines.append("No run has a finished seed to time the rest by: the nucleotides above over your machine's "

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError, ConfigError, TrainingError
-from ..utils.logging import get_logger, progress
+from ..utils.logging import format_duration, get_logger, progress
 from .checkpoint import (CheckpointManager, LoadedCheckpoint, describe_incompatibility, flatten_optimizer_state,
                          module_state_tensors, unflatten_optimizer_state)
 from .config import OptimConfig, TrainConfig
@@ -263,7 +263,7 @@ class Trainer:
         remaining = (self.cfg.max_steps - self.step) * metrics["elapsed_s"] / max(self.step, 1)
         terms = ", ".join(f"{k} {metrics[k]:.4g}" for k in metrics if k.endswith("loss") or k.endswith("acc"))
         log.info("step %d/%d: %s, lr %.3g, %.3g nt/s, ETA %s", self.step, self.cfg.max_steps, terms, metrics["lr"],
-                 metrics["nt_per_s"], time.strftime("%H:%M:%S", time.gmtime(remaining)))
+                 metrics["nt_per_s"], format_duration(remaining))
 
     # ------------------------------------------------------------------ checkpoints
     def _rng_tensors(self) -> dict[str, torch.Tensor]:
