@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,9 +57,10 @@ def test_result_files_the_docs_cite_are_in_the_repository():
     assert any("/runs/" in c for c in literal) and any("/diagnostics/" in c for c in literal)  # the scan finds paths
     missing = [c for c in literal if not (root / c).exists()]
     assert not missing, f"cited but not in the repository: {missing}"
-    tracked = subprocess.run(["git", "ls-files", "docs/results"], cwd=root, capture_output=True, text=True)
-    if tracked.returncode == 0 and tracked.stdout:  # a git checkout: cited files must be tracked, not just on disk
-        files = set(tracked.stdout.split())
+    tracked = (subprocess.run(["git", "ls-files", "-z", "docs/results"], cwd=root, capture_output=True, text=True)
+               if shutil.which("git") else None)
+    if tracked and tracked.returncode == 0 and tracked.stdout:  # a git checkout: cited files must be tracked too
+        files = set(tracked.stdout.split("\0"))
         untracked = [c for c in literal if (root / c).is_file() and c not in files
                      or (root / c).is_dir() and not any(f.startswith(c.rstrip("/") + "/") for f in files)]
         assert not untracked, f"cited but not tracked by git (ignored?): {untracked}"

@@ -89,9 +89,3 @@ def test_umask_is_read_without_changing_it():
     finally:
         os.umask(old)
 
-
-def test_format_duration_reads_well_and_does_not_wrap_at_a_day():
-    from hadna.utils.logging import format_duration
-
-    assert [format_duration(s) for s in (0.4, 59, 60, 750, 3599, 3600, 30 * 3600)] == \
-        ["0 s", "59 s", "1.0 min", "12.5 min", "60.0 min", "1.0 h", "30.0 h"]  # a 30-hour ETA is not "06:00:00"

@@ -224,9 +224,10 @@ def test_command_line_protocol_options_win_over_every_level_of_the_config(tmp_pa
     with pytest.raises(ConfigError, match="gue_prom_core_all.finetun is neither a protocol setting nor a mode.*"
                                           "did you mean finetune"):
         bench.validate()
-    bench.task_overrides["gue_prom_core_all"] = {"finetune": {"mode": "probe"}}
-    with pytest.raises(ConfigError, match="'mode' is not a setting"):
-        bench.validate()
+    for over in ({"finetune": {"mode": "probe"}}, {"mode": "probe"}):
+        bench.task_overrides["gue_prom_core_all"] = over
+        with pytest.raises(ConfigError, match="'mode' is not a setting"):
+            bench.validate()
 
     # through the command line: --epochs beats a task's per-mode override (the dry run counts the nucleotides)
     train, test = write_task(tmp_path)

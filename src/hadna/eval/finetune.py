@@ -331,13 +331,14 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
             "train_nt_per_s": epoch_nt / train_s if train_s > 0 else None,
             "lr_end": scheduler.get_last_lr()[0], "best": improved,
         })
-        left = (cfg.epochs - epoch) * (train_s + out.throughput.seconds)
+        result.epochs_run = epoch
+        stop = stopper.should_stop and epoch < cfg.epochs
+        left = (cfg.epochs - epoch) * (train_s + out.throughput.seconds)  # the epoch cap at this epoch's pace
         log.info("%sepoch %d/%d: train loss %.4f, val %s %.4f, val loss %.4f%s; %.1f s train (%s nt/s), %.1f s val%s",
                  prefix, epoch, cfg.epochs, loss_sum / max(1, n_seen), metric, out.metrics[metric], out.loss,
                  " (best)" if improved else "", train_s, f"{epoch_nt / train_s:,.0f}" if train_s > 0 else "-",
-                 out.throughput.seconds, f"; at most {format_duration(left)} more for this fine-tune" if epoch < cfg.epochs else "")
-        result.epochs_run = epoch
-        stop = stopper.should_stop and epoch < cfg.epochs
+                 out.throughput.seconds, f"; at most {cfg.epochs - epoch} more epoch(s), ~{format_duration(left)}"
+                 if epoch < cfg.epochs and not stop else "")
         result.stopped_early = stop
         if store is not None and not stop and epoch < cfg.epochs:
             store.save(epoch, model=model.state_dict(), best=stopper.best_state, start=start_state,

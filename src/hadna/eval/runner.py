@@ -94,31 +94,29 @@ class BenchmarkConfig:
             if m not in MODES:
                 raise ConfigError(f"mode_overrides: {m!r} is not one of {list(MODES)}")
         names = [resolve_task(t).name for t in self.tasks]  # unknown tasks fail before anything runs
+        settings = {f.name for f in dataclasses.fields(ProtocolConfig)} - {"mode"}
         for t, over in self.task_overrides.items():
-            for m in MODES:
-                if m in over and not isinstance(over[m], dict):
-                    raise ConfigError(f"task_overrides: {t}.{m} must map settings to values (settings for the "
-                                      f"{m} mode of {t} only), got {over[m]!r}")
-            settings = {f.name for f in dataclasses.fields(ProtocolConfig)} - {"mode"}
-            for key in over:
+            if t not in names:
+                # a registered task outside this run (--tasks narrowed the config's list): its overrides are
+                # unused; anything else is a typo and fails before anything runs
+                try:
+                    get_task(t)
+                except ConfigError as e:
+                    raise ConfigError(f"task_overrides: {t!r} is not one of the benchmark's tasks {names}, "
+                                      f"nor a registered task: {e}") from None
+                log.debug("task_overrides: %r is not among this run's tasks %s; its overrides are unused", t, names)
+            if "mode" in over or any("mode" in over[m] for m in MODES if isinstance(over.get(m), dict)):
+                raise ConfigError(f"task_overrides: {t}: 'mode' is not a setting (give settings for one mode under "
+                                  f"its name: {{{t}: {{finetune: {{...}}}}}})")
+            for key, value in over.items():
+                if key in MODES and not isinstance(value, dict):
+                    raise ConfigError(f"task_overrides: {t}.{key} must map settings to values (settings for the "
+                                      f"{key} mode of {t} only), got {value!r}")
                 if key not in settings and key not in MODES:
                     close = difflib.get_close_matches(str(key), [*MODES, *settings], n=3)
                     raise ConfigError(f"task_overrides: {t}.{key} is neither a protocol setting nor a mode "
                                       f"({', '.join(MODES)}: settings for that mode only)"
                                       + (f"; did you mean {', '.join(close)}?" if close else ""))
-            if any("mode" in over.get(m, {}) for m in MODES):
-                raise ConfigError(f"task_overrides: {t}: 'mode' is not a setting (give settings for one mode under "
-                                  f"its name: {{{t}: {{finetune: {{...}}}}}})")
-            if t in names:
-                continue
-            # a registered task outside this run (--tasks narrowed the config's list): its overrides are
-            # unused; anything else is a typo and fails before anything runs
-            try:
-                get_task(t)
-            except ConfigError as e:
-                raise ConfigError(f"task_overrides: {t!r} is not one of the benchmark's tasks {names}, "
-                                  f"nor a registered task: {e}") from None
-            log.debug("task_overrides: %r is not among this run's tasks %s; its overrides are unused", t, names)
         for key in ("mode", "seeds"):
             if key in self.protocol:
                 raise ConfigError(f"protocol.{key}: set it at the top level ({key}s / seeds), not in protocol")

@@ -35,9 +35,9 @@ def setup_logging(verbose: bool = False, log_file: str | None = None) -> None:
 
 def format_duration(seconds: float) -> str:
     """``42 s``, ``12.5 min``, ``3.2 h``: a duration for log lines and tables."""
-    if seconds < 60:
+    if round(seconds) < 60:
         return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if round(seconds / 60, 1) < 60 else f"{seconds / 3600:.1f} h"
 
 
 def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
