@@ -88,4 +88,3 @@ def test_umask_is_read_without_changing_it():
         assert os.umask(0o027) == 0o027  # still in force
     finally:
         os.umask(old)
-

@@ -258,10 +258,11 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
     checkpoints: dict[int, list[int]] = {}
     running = None
     if out is not None:
-        running = lock_holder(partial_dir(out))
+        partial = partial_dir(out)
+        running = lock_holder(partial)
         if not overwrite and cfg.mode != "probe":
             for s in remaining:
-                runs = sorted(p for p in _seed_checkpoints(partial_dir(out), s).glob("*") if p.is_dir())
+                runs = sorted(p for p in _seed_checkpoints(partial, s).glob("*") if p.is_dir())
                 epochs = [saved[0] for saved in map(saved_progress, runs) if saved is not None and not saved[1]]
                 if epochs:
                     checkpoints[s] = epochs

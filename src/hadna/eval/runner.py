@@ -207,6 +207,11 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", r"\|")
 
 
+def _nt_text(cost: dict[str, int]) -> str:
+    """``{"train_nt": 1200, "eval_nt": 300}`` -> ``train 1,200, eval 300`` (empty when there is nothing)."""
+    return ", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in cost.items())
+
+
 def plan_markdown(rows: list[dict[str, Any]]) -> str:
     """The rows of :func:`plan_benchmark` as a Markdown table plus totals and the runs that would not start."""
     lines = ["| task | model | mode | seeds done | to run | nucleotides to run | per seed (measured) | estimate | "
@@ -235,13 +240,13 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
                 total_nt[k] = total_nt.get(k, 0) + v
         per_seed = "—" if plan.seconds_per_seed is None else format_duration(plan.seconds_per_seed)
         unfinished = "; ".join(f"{s}: {', '.join(map(str, e))}" for s, e in plan.checkpoints.items()) or "—"
-        nt = ", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in plan.cost.items()) or "—"
+        nt = _nt_text(plan.cost) or "—"
         lines.append("| " + " | ".join(_md_cell(c) for c in (
             row["task"], row["model"], row["mode"], f"{len(plan.done)} of {len(plan.seeds)}",
             ",".join(map(str, left)) or "—", nt, per_seed, guess, unfinished)) + " |")
     to_start = sum(1 for r in rows if r["plan"].remaining and not r["plan"].problem)
     lines += ["", f"{to_start} of {len(rows)} runs have seeds to run; nucleotides to run: "
-              + (", ".join(f"{k.removesuffix('_nt')} {v:,}" for k, v in total_nt.items()) or "none")
+              + (_nt_text(total_nt) or "none")
               + " (fine-tuning counted at the epoch cap, before early stopping; runs that would refuse left out)."]
     if estimate:
         lines.append("Time, at the pace of the seeds already finished in these run files (same machine and load "
