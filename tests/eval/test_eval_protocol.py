@@ -206,6 +206,11 @@ def test_seeds_run_in_separate_files_report_as_one_run(tmp_path):
     assert [r.metrics for r in merged.results] == [r.metrics for r in whole.results]
     assert merged.aggregate().mean == whole.aggregate().mean
     assert "seeds 1, 2 merged from 2 run files" in merged.notes[-1]
+    from hadna.eval.report import protocol_row
+    from hadna.utils.logging import format_duration
+    row = protocol_row(merged)  # compute time: the seeds' times summed, in the one duration format
+    assert row["time (sum of seeds)"] == format_duration(sum(r.timings["total"] for r in merged.results))
+    assert row["seeds"] == "2 of 2: [1, 2]"
     with pytest.raises(DataError, match="also in.*seed 1 in both"):
         load_records([tmp_path / "part1", tmp_path / "whole"])
     run_protocol(data, TINY, ProtocolConfig(seeds=[3], **{**cfg, "lr": 1e-3}), tmp_path / "part3" / "r.json")

@@ -236,6 +236,8 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     """Fine-tune every weight of ``model`` on ``train``; select the epoch on ``val`` (see module doc).
 
     ``checkpoint_dir``: save the run's state there after every epoch and resume from it (``None``: don't).
+    It takes no lock of its own: one process per directory is the caller's to ensure (the benchmark
+    protocol holds its run's lock, whose ``.partial`` directory holds these checkpoints).
     """
     cfg.validate()
     if metric not in ("accuracy", "mcc", "f1"):

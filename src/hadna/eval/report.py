@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..utils.io import atomic_write_text
+from ..utils.logging import format_duration
 from .records import RunRecord, load_records
 from .results import (build_table, comparisons_markdown, group_markdown, load_published, paired_comparisons, to_csv,
                       to_markdown)
@@ -84,7 +85,7 @@ def protocol_row(rec: RunRecord) -> dict[str, str]:
                                            for k in ("n_train", "n_val", "n_test")),
         "caps": cap_text or "none", "training": training, "selection": selected,
         "seeds": f"{len(rec.results)} of {len(rec.seeds)}: {rec.done_seeds}",
-        "time (sum of seeds)": f"{seed_time / 60:.1f} min", "nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
+        "time (sum of seeds)": format_duration(seed_time), "nt/s": f"{np.mean(rates):,.0f} ({rate_kind})" if rates else "—",
         "encoder params": f"{params:,}" if params else "—",
     }
 
