@@ -64,3 +64,16 @@ def test_result_files_the_docs_cite_are_in_the_repository():
         untracked = [c for c in literal if (root / c).is_file() and c not in files
                      or (root / c).is_dir() and not any(f.startswith(c.rstrip("/") + "/") for f in files)]
         assert not untracked, f"cited but not tracked by git (ignored?): {untracked}"
+
+
+def test_the_finetune_summary_script_reads_the_committed_records():
+    """docs/results/finetune_summary.py (results section 7) runs on a clean checkout: the snapshot CSV and
+    the run JSONs it merges are committed, and every task it lists has all five columns."""
+    root = README.parents[0]
+    run = subprocess.run([sys.executable, str(root / "docs" / "results" / "finetune_summary.py")], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| gue_") or line.startswith("| human_")]
+    assert {"gue_emp_H3", "gue_emp_H4", "gue_prom_core_all"} <= {r.split("|")[1].strip() for r in rows}
+    assert all(len(re.findall(r"\| -?\d\.\d{3} ", r + " ")) == 5 for r in rows), rows
+    assert re.search(r"\| k-mer 1-6 probe \| \d+ \| [+-]\d\.\d{3} \|", run.stdout)
