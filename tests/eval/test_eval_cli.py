@@ -218,7 +218,7 @@ def test_command_line_protocol_options_win_over_every_level_of_the_config(tmp_pa
 
     # a typo in an override fails at validation, whichever task or mode it is for
     bench.task_overrides["gue_prom_core_all"] = {"scratch": {"epoch": 3}}
-    with pytest.raises(ConfigError, match="epoch"):
+    with pytest.raises(ConfigError, match=r"protocol of gue_prom_core_all/scratch.*\bepoch\b"):
         bench.validate()
     bench.task_overrides["gue_prom_core_all"] = {"finetun": {"epochs": 3}}
     with pytest.raises(ConfigError, match="gue_prom_core_all.finetun is neither a protocol setting nor a mode.*"
@@ -264,3 +264,31 @@ def test_task_overrides_per_mode_apply_to_that_mode_of_that_task_only():
     bench.task_overrides["gue_splice_reconstructed"]["finetune"] = {"epoch": 15}
     with pytest.raises(ConfigError, match="epoch"):
         bench.protocol_for("gue_splice_reconstructed", "finetune", (1, 2, 3))
+
+
+def test_config_levels_replace_partner_settings_and_keep_rc_options_off_the_probe():
+    """A later level's fixed lr drops an earlier lr_grid (and back); rc_augment given for every mode reaches
+    fine-tuning only, and set for the probe itself it is refused, naming the task and mode."""
+    from hadna.config import ConfigError
+    from hadna.eval.runner import BenchmarkConfig
+
+    bench = BenchmarkConfig(tasks=["gue_emp_H3", "gue_emp_H4"], models=["kmer", "preset:had-tiny"],
+                            modes=["finetune", "probe"],
+                            protocol={"lr_grid": [1e-3, 2e-3], "batch_size": 16},
+                            mode_overrides={"finetune": {"batch_size_grid": [16, 32]}},
+                            task_overrides={"gue_emp_H3": {"finetune": {"lr": 0.01}}, "gue_emp_H4": {"lr": 0.02}})
+    bench.validate()
+    h3, h4 = (bench.protocol_for(t, "finetune", (1,)) for t in ("gue_emp_H3", "gue_emp_H4"))
+    assert (h3.lr, h3.lr_grid, h3.batch_size, h3.batch_size_grid) == (0.01, None, None, [16, 32])
+    assert (h4.lr, h4.lr_grid) == (0.02, None)
+    assert bench.protocol_for("gue_emp_H3", "probe", (1,)).batch_size == 16  # the probe's level kept it
+
+    bench.override_everywhere({"rc_augment": True, "rc_test": True})  # --rc-augment --rc-test
+    bench.task_overrides["gue_emp_H3"]["rc_test"] = True  # a task's setting for all its modes
+    bench.validate()
+    for task in ("gue_emp_H3", "gue_emp_H4"):
+        ft, pr = (bench.protocol_for(task, m, (1,)) for m in ("finetune", "probe"))
+        assert (ft.rc_augment, ft.rc_test, pr.rc_augment, pr.rc_test) == (True, True, False, False)
+    bench.task_overrides["gue_emp_H4"]["probe"] = {"rc_test": True}
+    with pytest.raises(ConfigError, match="protocol of gue_emp_H4/probe: rc_augment / rc_test apply to fine-tuning"):
+        bench.validate()

@@ -21,7 +21,9 @@ examples:
 A config file takes the same settings (keys of BenchmarkConfig: tasks, models, modes, data_dir,
 output_dir, seeds, protocol, mode_overrides, task_overrides, ...); options given on the command line
 override it at every level (--epochs also replaces the epochs of mode_overrides and task_overrides), and
---set KEY=VALUE overrides any key (e.g. --set protocol.epochs=2).
+--set KEY=VALUE sets any one key of the config (e.g. --set protocol.epochs=2 sets the base protocol's epochs
+only: mode_overrides and task_overrides still win over it). --rc-augment / --rc-test apply to fine-tuning
+runs; probes in the same benchmark use forward-strand features.
 """
 
 

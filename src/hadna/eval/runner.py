@@ -66,6 +66,12 @@ def run_and_report(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, output_
     return record, path
 
 
+#: pairs of settings where setting one replaces the other (a fixed value replaces a grid, and back)
+_PARTNERS = {"lr": "lr_grid", "lr_grid": "lr", "batch_size": "batch_size_grid", "batch_size_grid": "batch_size"}
+#: settings of fine-tuning only: given for every mode, the probe leaves them out
+_FINETUNE_ONLY = ("rc_augment", "rc_test")
+
+
 @dataclass
 class BenchmarkConfig:
     """A benchmark: every task x model x mode, one run each."""
@@ -125,15 +131,18 @@ class BenchmarkConfig:
                 raise ConfigError(f"mode_overrides: {m}: 'mode' is not a setting (the key {m!r} is the mode)")
         # every task's protocol in every mode it may run builds now, not when its run comes up hours later
         modes = {*self.modes, *self.mode_overrides, *(m for o in self.task_overrides.values() for m in MODES if m in o)}
-        for t in {*names, *self.task_overrides}:
-            for m in modes:
-                self.protocol_for(t, m, (1,)).validate()
+        for t in sorted({*names, *self.task_overrides}):
+            for m in sorted(modes):
+                try:
+                    self.protocol_for(t, m, (1,)).validate()
+                except ConfigError as exc:
+                    raise ConfigError(str(exc) if str(exc).startswith("protocol of ")
+                                      else f"protocol of {t}/{m}: {exc}") from None
 
     def override_everywhere(self, settings: dict[str, Any]) -> None:
         """Set protocol ``settings`` for every run, over every mode and task override (the command line's
         options: they win over the config file at every level). ``seeds`` is the top-level seeds."""
-        partners = {"lr": "lr_grid", "lr_grid": "lr", "batch_size": "batch_size_grid", "batch_size_grid": "batch_size"}
-        replaced = {*settings, *(partners[k] for k in settings if k in partners)}  # a fixed lr replaces a grid
+        replaced = {*settings, *(_PARTNERS[k] for k in settings if k in _PARTNERS)}  # a fixed lr replaces a grid
         for over in [self.protocol, *self.mode_overrides.values(), *self.task_overrides.values(),
                      *(o[m] for o in self.task_overrides.values() for m in MODES if isinstance(o.get(m), dict))]:
             for key in replaced:
@@ -144,9 +153,24 @@ class BenchmarkConfig:
             self.seeds = seeds
 
     def protocol_for(self, task: str, mode: str, task_seeds: tuple[int, ...]) -> ProtocolConfig:
+        """The protocol of ``task`` in ``mode``: ``protocol``, then ``mode_overrides[mode]``, then the task's
+        overrides, then the task's overrides for ``mode``, each level winning over the ones before; a level
+        that sets one of lr / lr_grid (batch_size / batch_size_grid) replaces the other one too. The
+        fine-tuning-only settings rc_augment / rc_test, given for every mode (``protocol`` or a task's
+        overrides for all its modes), do not reach the probe; given for the probe itself, they are refused."""
         task_over = self.task_overrides.get(task, {})
-        merged = {**self.protocol, **self.mode_overrides.get(mode, {}),
-                  **{k: v for k, v in task_over.items() if k not in MODES}, **task_over.get(mode, {}), "mode": mode}
+        general = {k: v for k, v in task_over.items() if k not in MODES}
+        merged: dict[str, Any] = {}
+        for level, for_every_mode in ((self.protocol, True), (self.mode_overrides.get(mode, {}), False),
+                                      (general, True), (task_over.get(mode, {}), False)):
+            for key in level:
+                if key in _PARTNERS:
+                    merged.pop(_PARTNERS[key], None)
+            merged.update(level)
+            if mode == "probe" and for_every_mode:
+                for key in _FINETUNE_ONLY:
+                    merged.pop(key, None)
+        merged["mode"] = mode
         # seeds: top-level, or per mode (e.g. fewer seeds for the expensive fine-tune than for the probe)
         seeds = merged.pop("seeds", self.seeds)
         count, explicit = (seeds, None) if isinstance(seeds, int) else (None, seeds)
