@@ -105,7 +105,7 @@ def test_benchmark_config_runs_every_task_model_mode(tmp_path, capsys):
     rows = [line for line in plan.splitlines() if line.startswith("| gc |")]
     assert len(rows) == 4 and all("| 0 of 1 | 1 |" in r for r in rows)
     assert "| gc | b | finetune | 0 of 1 | 1 | train 800, eval " in plan  # 40 sequences x 20 nt x 1 epoch
-    assert "4 of 4 runs have seeds to run" in plan and "No run has a finished seed" in plan
+    assert "4 of 4 runs have seeds to run" in plan and "No run with seeds to run has a finished seed" in plan
     assert main(["benchmark", "--config", str(cfg), "--set", "protocol.patience=2"]) == 0
     capsys.readouterr()
     assert main(dry) == 0
@@ -292,3 +292,32 @@ def test_config_levels_replace_partner_settings_and_keep_rc_options_off_the_prob
     bench.task_overrides["gue_emp_H4"]["probe"] = {"rc_test": True}
     with pytest.raises(ConfigError, match="protocol of gue_emp_H4/probe: rc_augment / rc_test apply to fine-tuning"):
         bench.validate()
+
+
+def test_plan_markdown_totals_leave_out_runs_that_would_not_run():
+    """A run held by another process or refusing to start is listed under Problems and counted nowhere else;
+    the time line sums only the measured runs and says how many could not be timed."""
+    from hadna.eval.protocol import RunPlan
+    from hadna.eval.runner import plan_markdown
+
+    def row(model, **plan):
+        return {"task": "t", "model": model, "mode": "finetune", "path": f"t/{model}.finetune.json",
+                "plan": RunPlan(**plan)}
+
+    md = plan_markdown([
+        row("done", seeds=[1], done=[1], cost={}, seconds_per_seed=60.0),
+        row("busy", seeds=[1, 2], done=[1], cost={"train_nt": 1000, "eval_nt": 10}, seconds_per_seed=60.0,
+            estimate_s=60.0, running="hadna pid 1 on h"),
+        row("bad", seeds=[1], done=[], cost={"train_nt": 500, "eval_nt": 5}, problem="other weights"),
+        row("timed", seeds=[1, 2, 3], done=[1], cost={"train_nt": 200, "eval_nt": 2}, seconds_per_seed=120.0,
+            estimate_s=240.0, checkpoints={2: [3]}),
+        row("fresh", seeds=[1], done=[], cost={"train_nt": 100, "eval_nt": 1}),
+    ])
+    cells = {line.split("|")[2].strip(): line for line in md.splitlines() if line.startswith("| t |")}
+    assert "| running now |" in cells["busy"] and "| refuses |" in cells["bad"] and "| done |" in cells["done"]
+    assert "| 4.0 min |" in cells["timed"] and "| 2: 3 |" in cells["timed"] and "| — |" in cells["fresh"]
+    assert "2 of 5 runs have seeds to run; nucleotides to run: train 300, eval 3 " in md
+    assert "at the pace of the seeds already finished in these run files (same machine and load assumed): " \
+           "4.0 min, plus 1 run(s) with no finished seed" in md
+    assert "- t / busy / finetune is running now (hadna pid 1 on h)" in md
+    assert "- t / bad / finetune would not start: other weights" in md

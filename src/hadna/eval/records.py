@@ -147,6 +147,8 @@ class RunRecord:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: not valid JSON: {exc}") from None
+        except OSError as exc:  # unreadable (permissions, I/O error): named like any other bad record
+            raise DataError(f"{path}: cannot be read: {exc.strerror or exc}") from None
         return cls.from_dict(data, str(path))
 
 

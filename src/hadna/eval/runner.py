@@ -259,7 +259,7 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
         else:
             estimate += plan.estimate_s
             guess = format_duration(plan.estimate_s)
-        if not plan.problem:
+        if not plan.problem and not plan.running:  # neither would run in this benchmark
             for k, v in plan.cost.items():
                 total_nt[k] = total_nt.get(k, 0) + v
         per_seed = "—" if plan.seconds_per_seed is None else format_duration(plan.seconds_per_seed)
@@ -268,17 +268,18 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append("| " + " | ".join(_md_cell(c) for c in (
             row["task"], row["model"], row["mode"], f"{len(plan.done)} of {len(plan.seeds)}",
             ",".join(map(str, left)) or "—", nt, per_seed, guess, unfinished)) + " |")
-    to_start = sum(1 for r in rows if r["plan"].remaining and not r["plan"].problem)
+    to_start = sum(1 for r in rows if r["plan"].remaining and not r["plan"].problem and not r["plan"].running)
     lines += ["", f"{to_start} of {len(rows)} runs have seeds to run; nucleotides to run: "
               + (_nt_text(total_nt) or "none")
-              + " (fine-tuning counted at the epoch cap, before early stopping; runs that would refuse left out)."]
+              + " (fine-tuning counted at the epoch cap, before early stopping; runs that would refuse or are "
+                "running now left out)."]
     if estimate:
         lines.append("Time, at the pace of the seeds already finished in these run files (same machine and load "
                      f"assumed): {format_duration(estimate)}" + (f", plus {unmeasured} run(s) with no finished seed to "
                                                          f"time them by" if unmeasured else "") + ".")
     elif unmeasured:
-        lines.append("No run has a finished seed to time the rest by: the nucleotides above over your machine's "
-                     "nt/s (`python benchmarks/cpu_speed.py`) give the order of magnitude.")
+        lines.append("No run with seeds to run has a finished seed to time the rest by: the nucleotides above over "
+                     "your machine's nt/s (`python benchmarks/cpu_speed.py`) give the order of magnitude.")
     if problems:
         lines += ["", "Problems (the benchmark stops at the first run that refuses; the runs after it do not run):",
                   *problems]

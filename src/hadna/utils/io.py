@@ -142,6 +142,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
 
 
 _HELD_LOCKS: dict[str, tuple[int, int]] = {}  # resolved directory -> (fd, depth) held by this process
+_LOCK_TRIES = 6  # over ~0.25 s before a directory counts as in use
 LOCK_FILE = ".hadna.lock"
 
 
@@ -183,7 +184,14 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
         return
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for attempt in range(_LOCK_TRIES):  # a few tries: lock_holder (a dry run) holds a shared lock for an instant
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == _LOCK_TRIES - 1:
+                    raise
+                time.sleep(0.05)
     except BlockingIOError:
         holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
         os.close(fd)
@@ -222,8 +230,9 @@ def lock_directory(path: str | os.PathLike, what: str = "output directory",
 def lock_holder(path: str | os.PathLike) -> str | None:
     """Who holds :func:`lock_directory` on ``path`` now ("hadna pid ... on HOST (since ...)"), or None.
 
-    Creates nothing: no lock file means no holder. It takes a shared lock for an instant to find out, so a
-    process asking for the directory in that same instant may be told it is in use.
+    Creates nothing: no lock file means no holder. It takes a shared lock for an instant to find out;
+    :func:`lock_directory` tries again for a quarter of a second before it calls a directory in use, so a
+    run starting in that instant is not turned away.
     """
     import fcntl
 

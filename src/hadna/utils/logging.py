@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import logging
 import sys
 from typing import Iterable, Iterator, TypeVar
@@ -34,7 +35,11 @@ def setup_logging(verbose: bool = False, log_file: str | None = None) -> None:
 
 
 def format_duration(seconds: float) -> str:
-    """``42 s``, ``12.5 min``, ``3.2 h``: a duration for log lines and tables."""
+    """``42 s``, ``12.5 min``, ``3.2 h``: a duration for log lines and tables (``?`` for NaN or infinity;
+    negative durations, from clocks or bad records, read as 0 s)."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = max(seconds, 0.0)
     if round(seconds) < 60:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if round(seconds / 60, 1) < 60 else f"{seconds / 3600:.1f} h"
