@@ -13,7 +13,7 @@ from hadna.errors import ConfigError, DataError
 from hadna.eval.finetune import EarlyStopping, FinetuneConfig, epoch_batches, evaluate, fine_tune, lr_lambda
 from hadna.eval.loaders import Split, load_task
 from hadna.eval.models import load_eval_model, parse_model_spec
-from hadna.eval.protocol import ProtocolConfig, make_units, base_splits, run_protocol
+from hadna.eval.protocol import ProtocolConfig, make_units, base_splits, plan_run, run_protocol
 from hadna.eval.results import RunRecord, load_records
 from hadna.eval.tasks import task_from_dict
 
@@ -238,10 +238,23 @@ def test_seeds_added_to_a_run_must_start_from_its_weights(tmp_path):
         cfg = dict(mode=mode, epochs=1, **FAST) if mode == "finetune" else dict(mode=mode)
         first = run_protocol(data, spec, ProtocolConfig(seeds=[1], **cfg), out)
         assert len(first.config["model"]["encoder_sha256"]) == 64
+        asked = []
+
+        def digest(s):
+            asked.append(s.name)
+            return load_eval_model(s, 2, device="cpu").encoder_digest()
+
+        more = ProtocolConfig(seeds=[1, 2], **cfg)
+        assert plan_run(data, spec, more, out, weights_digest=digest).problem is None  # same weights: fine
+        assert plan_run(data, spec, ProtocolConfig(seeds=[1], **cfg), out, weights_digest=digest).problem is None
+        assert asked == ["m"]  # nothing left to add: not loaded
         torch.manual_seed(8)
         HadModel(HadConfig.preset("had-tiny")).save_pretrained(path)  # retrained in place
+        assert plan_run(data, spec, more, out).problem is None  # without a digest the plan cannot tell
+        planned = plan_run(data, spec, more, out, weights_digest=digest).problem  # the dry run can, before the run
+        assert planned and "not those of the seeds already recorded" in planned
         with pytest.raises(ConfigError, match="not those of the seeds already recorded"):
-            run_protocol(data, spec, ProtocolConfig(seeds=[1, 2], **cfg), out)
+            run_protocol(data, spec, more, out)
         assert RunRecord.load(out).done_seeds == [1]
 
 

@@ -10,7 +10,8 @@ Runs every task x model x mode with the evaluation protocol (see hadna finetune)
 --output-dir, one run JSON + Markdown + CSV per run and results.md / results.csv with all runs side by
 side (mean ± sample sd over seeds, max-min range, n seeds; published columns with --published).
 Finished seeds are skipped when rerun. --dry-run prints what would run (seeds done and to run, nucleotides,
-time per seed measured by earlier seeds of the same run files, interrupted fine-tunes) and runs nothing.
+time per seed measured by earlier seeds of the same run files, interrupted fine-tunes, runs that would
+refuse to start: other settings, data or starting weights than their recorded seeds) and runs nothing.
 
 examples:
   hadna benchmark --config configs/benchmark_cpu_smoke.yaml

@@ -45,7 +45,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -61,7 +61,7 @@ from .models import EvalModel, ModelSpec, load_eval_model
 from .plan import (ProtocolConfig, Unit, base_splits, estimate_cost, make_units, protocol_defaults, split_of,
                    subsample)
 from .probe import fit_probe
-from .records import RunRecord, SeedResult, protocol_differences, same_data, weights_problem
+from .records import RunRecord, SeedResult, needs_weights_check, protocol_differences, same_data, weights_problem
 from .task_data import Split, TaskData
 
 log = get_logger("eval.protocol")
@@ -213,7 +213,8 @@ class RunPlan:
     seed -> the last saved epoch of each of its unfinished fine-tuning runs (units and grid points, in
     directory order); ``running``: the process that holds the run's lock now, if one does; ``problem``: why
     the run would refuse to start. Planning checks what the record says (task, settings, data, kind of
-    model and pooling); other starting weights are found only when the run loads the model.
+    model and pooling) and, given ``weights_digest``, whether loaded weights are still those of the
+    recorded seeds.
     """
 
     seeds: list[int]
@@ -231,8 +232,13 @@ class RunPlan:
 
 
 def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str | Path | None = None, *,
-             overwrite: bool = False) -> RunPlan:
-    """The plan of ``run_protocol(data, spec, cfg, out_path, overwrite=overwrite)`` (``hadna benchmark --dry-run``)."""
+             overwrite: bool = False, weights_digest: Callable[[ModelSpec], str] | None = None) -> RunPlan:
+    """The plan of ``run_protocol(data, spec, cfg, out_path, overwrite=overwrite)`` (``hadna benchmark --dry-run``).
+
+    ``weights_digest``: the encoder sha256 of a model spec (:meth:`EvalModel.encoder_digest`), asked only
+    where seeds remain to be added to recorded seeds of loaded weights; without it, other starting weights
+    show only when the run loads the model.
+    """
     cfg.validate()
     seeds = cfg.resolve(data)["seeds"]
     out = Path(out_path) if out_path is not None else None
@@ -246,6 +252,13 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
     finished = [r for r in (record.results if record is not None else []) if r.seed in seeds]
     done = [r.seed for r in finished]
     remaining = [s for s in seeds if s not in done]
+    recorded = record.config.get("model") if record is not None and record.done_seeds else None
+    if (problem is None and remaining and weights_digest is not None and recorded
+            and recorded.get("encoder_sha256") and needs_weights_check(spec.to_dict(), cfg.mode)):
+        try:
+            _check_same_weights(spec, cfg, recorded, {"encoder_sha256": weights_digest(spec)})
+        except HadnaError as exc:  # other weights now, or the model no longer loads
+            problem = str(exc)
     cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining)) if remaining else {}
     totals = [r.timings["total"] for r in finished if "total" in r.timings]
     rates = [r.nt_per_s for r in finished if r.nt_per_s]

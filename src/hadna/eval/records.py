@@ -216,12 +216,18 @@ def is_random_init(spec: dict[str, Any], mode: str) -> bool:
     return spec.get("kind") == "preset" or mode == "scratch"
 
 
+def needs_weights_check(spec: dict[str, Any], mode: str) -> bool:
+    """Whether a run starts from loaded weights that seeds added to it must share (not a random init, nor a
+    model whose name is the model: a preset, the k-mer sizes)."""
+    return spec.get("kind") not in ("preset", "kmer") and not is_random_init(spec, mode)
+
+
 def weights_problem(spec: dict[str, Any], mode: str, before: dict[str, Any], now: dict[str, Any]) -> str | None:
     """Why two model descriptions (``EvalModel.describe()``) of one run did not start from the same weights, or
     ``None``: their encoder sha256 digests differ. Not asked of a random init (its weights follow the seed) nor of
     a model whose name is the model (a preset, the k-mer sizes: no weights to compare), nor when a digest is
     missing (records written before digests)."""
-    if spec.get("kind") in ("preset", "kmer") or is_random_init(spec, mode):
+    if not needs_weights_check(spec, mode):
         return None
     digest_a, digest_b = before.get("encoder_sha256"), now.get("encoder_sha256")
     if digest_a and digest_b and digest_a != digest_b:

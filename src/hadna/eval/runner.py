@@ -211,19 +211,30 @@ def _runs(bench: BenchmarkConfig, specs: list[ModelSpec],
 
 def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
                    allow_download: bool = False) -> list[dict[str, Any]]:
-    """What :func:`run_benchmark` would run, without loading a model or writing anything (``--dry-run``).
+    """What :func:`run_benchmark` would run, without running or writing anything (``--dry-run``).
 
     One row per run: task, model, mode, its path, and the :class:`~hadna.eval.protocol.RunPlan` (seeds
     done and to run, nucleotides of the seeds to run, measured seconds per finished seed, interrupted
     fine-tunes' epoch checkpoints, and why it would refuse to start, if it would). Task data are loaded (the
     nucleotide counts need them) and model specs parsed, so a typo in either fails here as it would there.
+    A model is loaded, on the CPU and once, only where seeds are to be added to recorded seeds of loaded
+    weights: to find weights retrained under the same path before the run does, hours into a benchmark.
     """
     bench.validate()
+    digests: dict[str, str] = {}
+
+    def digest(spec: ModelSpec) -> str:
+        if spec.name not in digests:
+            from .models import load_eval_model  # torch and the model code: only when a check needs them
+
+            digests[spec.name] = load_eval_model(spec, 2, device="cpu").encoder_digest()
+        return digests[spec.name]
+
     rows = []
     for data, spec, cfg in _runs(bench, _specs(bench, allow_download), None):
         path = run_path(bench.output_dir, data.name, spec.name, cfg.mode)
         rows.append({"task": data.name, "model": spec.name, "mode": cfg.mode, "path": path,
-                     "plan": plan_run(data, spec, cfg, path, overwrite=overwrite)})
+                     "plan": plan_run(data, spec, cfg, path, overwrite=overwrite, weights_digest=digest)})
     return rows
 
 
