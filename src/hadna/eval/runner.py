@@ -30,7 +30,7 @@ from ..utils.logging import format_duration, get_logger
 from .loaders import load_task
 from .options import MODES, seeds_for, slug
 from .task_data import TaskData
-from .models import ModelSpec, parse_model_spec
+from .models import ModelSpec, load_eval_model, parse_model_spec
 from .plan import ProtocolConfig, estimate_cost
 from .protocol import plan_run, run_protocol
 from .report import write_report
@@ -135,7 +135,7 @@ class BenchmarkConfig:
             for m in sorted(modes):
                 try:
                     self.protocol_for(t, m, (1,)).validate()
-                except ConfigError as exc:
+                except ConfigError as exc:  # from_dict names unknown keys "protocol of t/m" itself
                     raise ConfigError(str(exc) if str(exc).startswith("protocol of ")
                                       else f"protocol of {t}/{m}: {exc}") from None
 
@@ -225,8 +225,6 @@ def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
 
     def digest(spec: ModelSpec) -> str:
         if spec.name not in digests:
-            from .models import load_eval_model  # torch and the model code: only when a check needs them
-
             digests[spec.name] = load_eval_model(spec, 2, device="cpu").encoder_digest()
         return digests[spec.name]
 
