@@ -8,7 +8,9 @@ Where the numbers come from (nothing is typed in except H4's seed 1, see below):
 - run JSONs under docs/results/runs (every run from 2026-12-01 on), merged across folders by hadna's
   load_records, which checks that the merged seeds share protocol, data and starting weights;
 - for runs older than that, whose folders were lost, the snapshot docs/results/shared_eval.csv (a report of
-  those folders, 4-digit seed means): the probes of all 18 tasks and the fine-tunes of the four promoter
+  those folders, seed means rounded to 4 digits, so a cell here can differ by 0.001 from the Markdown
+  report where the 4th digit is 5: H3's k-mer probe, 0.5975 in the snapshot, prints 0.598 here and 0.597
+  in docs/results.md, whose report rounded 0.59749...): the probes of all 18 tasks and the fine-tunes of the four promoter
   tasks and H3;
 - H4: seeds 2-3 from the run JSONs; seed 1 from docs/results.md's H4 table (its folder was lost).
 A task enters the summary only when HAD, MLM and random init each have 3 fine-tuning seeds.

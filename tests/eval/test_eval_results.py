@@ -109,8 +109,8 @@ def test_merged_table_side_by_side(tmp_path):
     assert "sample standard deviation (ddof=1)" in md
 
     rows = list(csv.DictReader(io.StringIO(to_csv(table))))
-    assert rows[0]["hadna / finetune mean"] == "0.8200" and rows[0]["hadna / finetune sd"] == "0.0255"
-    assert rows[0]["hadna / finetune range"] == "0.0600" and rows[0]["hadna / finetune n"] == "5"
+    assert rows[0]["hadna / finetune mean"] == "0.820000" and rows[0]["hadna / finetune sd"] == "0.025495"
+    assert rows[0]["hadna / finetune range"] == "0.060000" and rows[0]["hadna / finetune n"] == "5"
     assert rows[1]["hadna / probe mean"] == ""
 
 
@@ -235,7 +235,7 @@ def test_published_columns_with_sources(tmp_path):
     assert gue_line.endswith("| — | — |")  # GUE stand-ins never get published NT numbers
     assert "not Nucleotide Transformer benchmark numbers" in md
     rows = {r["task"]: r for r in csv.DictReader(io.StringIO(to_csv(table)))}
-    assert rows["H3"]["Caduceus-PS (published)"] == "0.7990"
+    assert rows["H3"]["Caduceus-PS (published)"] == "0.799000"
     assert rows["H3"]["Caduceus-PS (published) source"] == "Caduceus paper Table 2"
     assert rows["gue_emp_H3"]["NTv2-500M (published)"] == ""
 

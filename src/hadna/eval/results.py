@@ -226,8 +226,11 @@ def _fmt(x: float | None, digits: int) -> str:
     return "" if x is None else f"{x:.{digits}f}"
 
 
-def to_csv(table: ResultsTable, digits: int = 4) -> str:
-    """CSV text: task, benchmark, metric, then per run column mean/sd/range/n, then published columns."""
+def to_csv(table: ResultsTable, digits: int = 6) -> str:
+    """CSV text: task, benchmark, metric, then per run column mean/sd/range/n, then published columns.
+
+    Six digits by default: the CSV is read by scripts that round again for display, and a 4-digit mean
+    such as 0.5975 (of 0.597499...) would print as 0.598 where the Markdown report says 0.597."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     header = ["task", "benchmark", "metric"]
