@@ -1,0 +1,66 @@
+"""LP-FT's starting point with and without the classifier's dropout (docs/results.md section 7, small GB tasks).
+
+For one seed of a task: load the shipped HAD student, start its head from the linear probe exactly as
+``--head-init probe`` does, and measure the training split's cross-entropy before any fine-tuning step,
+once in eval mode (no dropout: the probe itself) and in train mode (every dropout on, the classifier's and
+the blocks', as in the first fine-tuning step; three dropout draws). Nothing is trained.
+
+    python docs/results/diagnostics/small-gb/lpft_dropout_check.py human_ocr_ensembl_sample 1
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from hadna.eval.finetune import init_head_from_probe
+from hadna.eval.loaders import load_task
+from hadna.eval.model_spec import parse_model_spec
+from hadna.eval.models import load_eval_model
+from hadna.eval.plan import ProtocolConfig, base_splits, make_units, split_of
+from hadna.eval.probe import DEFAULT_C_GRID
+
+
+def train_loss(model, split, train_mode: bool, batch: int = 32) -> float:
+    module = model.module
+    module.train(train_mode)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(split), batch):
+            ids, mask = model._encode(split.sequences[i:i + batch])
+            labels = torch.from_numpy(split.labels[i:i + batch]).long()
+            total += float(module(input_ids=ids, attention_mask=mask, labels=labels).loss) * len(labels)
+    module.eval()
+    return total / len(split)
+
+
+def main() -> None:
+    task, seed = sys.argv[1], int(sys.argv[2])
+    torch.set_num_threads(1)
+    data = load_task(task, "../shared/data/benchmarks")
+    cfg = ProtocolConfig(max_train_samples=2000, max_val_samples=500, max_test_samples=2000)
+    base, _ = base_splits(data, cfg)
+    unit = make_units(data, cfg, seed, base)[0]
+    train, val = split_of(base, unit.train), split_of(base, unit.val)
+    model = load_eval_model(parse_model_spec("pretrained:had-1m-primates"), data.spec.num_classes, seed=seed)
+    metric = data.spec.metric
+    probe = init_head_from_probe(model, train, val, metric=metric, num_classes=data.spec.num_classes,
+                                 c_grid=list(DEFAULT_C_GRID), seed=seed)
+    head = model.linear_head().weight.detach()
+    print(f"{task} seed {seed}: {len(train)} train / {len(val)} val; probe C {probe['C']:g}, "
+          f"val {metric} {probe['val'][metric]:.4f}; head weight norm {head.norm():.1f} "
+          f"(row max |w| {head.abs().max():.2f})")
+    print(f"ln(classes) = {np.log(data.spec.num_classes):.4f}")
+    print(f"train cross-entropy, eval mode (the probe, no dropout): {train_loss(model, train, False):.4f}")
+    for draw in range(3):
+        torch.manual_seed(draw)
+        c = model.module.config
+        print(f"train cross-entropy, train mode (dropout: classifier {c.classifier_dropout}, hidden "
+              f"{c.hidden_dropout}, attention {c.attention_dropout}), "
+              f"draw {draw}: {train_loss(model, train, True):.4f}")
+
+
+if __name__ == "__main__":
+    main()
