@@ -3,7 +3,9 @@
 For one seed of a task: load the shipped HAD student, start its head from the linear probe exactly as
 ``--head-init probe`` does, and measure the training split's cross-entropy before any fine-tuning step,
 once in eval mode (no dropout: the probe itself) and in train mode (every dropout on, the classifier's and
-the blocks', as in the first fine-tuning step; three dropout draws). Nothing is trained.
+the blocks', as in the first fine-tuning step; three dropout draws). Nothing is trained. Splits, caps,
+data directory and the probe's C grid are read from ``configs/benchmark_shared.yaml`` (its fine-tuning
+protocol for the task); run it from the repository root.
 
     python docs/results/diagnostics/small-gb/lpft_dropout_check.py human_ocr_ensembl_sample 1
 """
@@ -15,12 +17,13 @@ import sys
 import numpy as np
 import torch
 
+from hadna.config import from_dict, read_yaml
 from hadna.eval.finetune import init_head_from_probe
 from hadna.eval.loaders import load_task
 from hadna.eval.model_spec import parse_model_spec
 from hadna.eval.models import load_eval_model
-from hadna.eval.plan import ProtocolConfig, base_splits, make_units, split_of
-from hadna.eval.probe import DEFAULT_C_GRID
+from hadna.eval.plan import base_splits, make_units, split_of
+from hadna.eval.runner import BenchmarkConfig
 
 
 def train_loss(model, split, train_mode: bool, batch: int = 32) -> float:
@@ -39,24 +42,25 @@ def train_loss(model, split, train_mode: bool, batch: int = 32) -> float:
 def main() -> None:
     task, seed = sys.argv[1], int(sys.argv[2])
     torch.set_num_threads(1)
-    data = load_task(task, "../shared/data/benchmarks")
-    cfg = ProtocolConfig(max_train_samples=2000, max_val_samples=500, max_test_samples=2000)
+    bench = from_dict(BenchmarkConfig, read_yaml("configs/benchmark_shared.yaml"), "configs/benchmark_shared.yaml")
+    data = load_task(task, bench.data_dir)
+    cfg = bench.protocol_for(task, "finetune", (seed,))
     base, _ = base_splits(data, cfg)
     unit = make_units(data, cfg, seed, base)[0]
     train, val = split_of(base, unit.train), split_of(base, unit.val)
     model = load_eval_model(parse_model_spec("pretrained:had-1m-primates"), data.spec.num_classes, seed=seed)
     metric = data.spec.metric
     probe = init_head_from_probe(model, train, val, metric=metric, num_classes=data.spec.num_classes,
-                                 c_grid=list(DEFAULT_C_GRID), seed=seed)
+                                 c_grid=list(cfg.probe_c_grid), seed=seed)
     head = model.linear_head().weight.detach()
     print(f"{task} seed {seed}: {len(train)} train / {len(val)} val; probe C {probe['C']:g}, "
           f"val {metric} {probe['val'][metric]:.4f}; head weight norm {head.norm():.1f} "
           f"(row max |w| {head.abs().max():.2f})")
     print(f"ln(classes) = {np.log(data.spec.num_classes):.4f}")
     print(f"train cross-entropy, eval mode (the probe, no dropout): {train_loss(model, train, False):.4f}")
+    c = model.module.config
     for draw in range(3):
         torch.manual_seed(draw)
-        c = model.module.config
         print(f"train cross-entropy, train mode (dropout: classifier {c.classifier_dropout}, hidden "
               f"{c.hidden_dropout}, attention {c.attention_dropout}), "
               f"draw {draw}: {train_loss(model, train, True):.4f}")
