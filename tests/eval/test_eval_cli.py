@@ -49,6 +49,8 @@ def one_line_error(capsys, argv) -> str:
     (["finetune", "--model", "preset:had-tiny", "--train-file", "{tmp}/train.csv", "--seeds", "1,1"], "duplicate seeds"),
     (["finetune", "--model", "preset:had-tiny", "--train-file", "{tmp}/train.csv", "--lr-grid", "fast"], "--lr-grid"),
     (["finetune", "--model", "preset:had-tiny", "--task", "H3", "--task", "H4"], "runs one task"),
+    (["finetune", "--model", "preset:had-tiny", "--train-file", "{tmp}/train.csv", "--head-dropout", "1.5"],
+     "head_dropout must be in [0, 1)"),
     (["benchmark", "--models", "preset:had-tiny"], "no tasks given"),
     (["benchmark", "--tasks", "gue_prom_core_all", "--models", "preset:had-tiny", "--modes", "zero-shot"], "zero-shot"),
     (["benchmark", "--config", "{tmp}/missing.yaml"], "config file not found"),
@@ -58,7 +60,7 @@ def one_line_error(capsys, argv) -> str:
     (["embed", "--model", "preset:had-tiny", "--input", "{tmp}/train.csv", "--out", "{tmp}/e.txt"], "use .npy or .parquet"),
     (["tsne", "--model", "preset:had-tiny", "--task", "nope", "--out", "{tmp}/t"], "unknown task 'nope'"),
 ], ids=["unknown-task", "missing-train-file", "bad-model-path", "unknown-preset", "duplicate-seeds", "bad-grid",
-        "two-tasks", "benchmark-no-tasks", "benchmark-bad-mode", "missing-config", "missing-run", "not-json",
+        "two-tasks", "bad-head-dropout", "benchmark-no-tasks", "benchmark-bad-mode", "missing-config", "missing-run", "not-json",
         "embed-missing-input", "embed-bad-output", "tsne-unknown-task"])
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys, argv, match):
     write_task(tmp_path)

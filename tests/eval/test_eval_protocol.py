@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -366,6 +368,73 @@ def test_head_init_probe_starts_from_the_probe_and_ratio_zero_freezes_the_encode
     assert res.weight_change["had.layers.0"] == 0.0 and res.weight_change["had.embeddings"] == 0.0
     # the frozen encoder collected no gradients (they would shrink the head's clipped updates) and is trainable again
     assert all(p.grad is None and p.requires_grad for p in model.module.had.parameters())
+
+
+def _train_loss_of_the_probe_head(model, split) -> float:
+    """Cross-entropy on ``split`` of the model as it stands, in eval mode (no dropout anywhere)."""
+    model.eval()
+    with torch.no_grad():
+        logits = model.logits(split.sequences)
+    return float(nn.functional.cross_entropy(logits.float(), torch.from_numpy(split.labels).long()))
+
+
+@pytest.mark.parametrize("head_dropout", [None, 0.5])
+def test_lp_ft_starts_training_from_the_probe_unless_head_dropout_is_set(tmp_path, head_dropout):
+    """LP-FT's first epoch trains from the probe: with lr ~ 0 its training loss is the probe's own loss on the
+    training split. Dropout on the head's input (hadna's classifier_dropout 0.1) is off by default for LP-FT;
+    asked for explicitly (0.5 here), it perturbs the probe and the training loss rises above it."""
+    data = make_task(tmp_path, n_train=120, n_test=40)
+    train, val = data.train.subset(np.arange(100)), data.train.subset(np.arange(100, 120))
+    model = load_eval_model(TINY, 2, seed=1)
+    assert model.module.dropout.p == pytest.approx(0.1)
+    cfg = FinetuneConfig(epochs=1, lr=1e-9, batch_size=32, patience=None, head_init="probe", warmup_ratio=0.0,
+                         schedule="constant", head_dropout=head_dropout, probe_c_grid=[0.01])  # a loss well above 0
+    assert cfg.head_dropout == (0.0 if head_dropout is None else head_dropout)
+    res = fine_tune(model, train, val, cfg, metric="accuracy", num_classes=2, seed=1)
+    probe_loss = _train_loss_of_the_probe_head(model, train)  # lr ~ 0: the weights are still the probe's
+    assert model.module.dropout.p == cfg.head_dropout and model.module.config.classifier_dropout == cfg.head_dropout
+    assert res.config["head_dropout"] == cfg.head_dropout
+    if head_dropout is None:
+        assert probe_loss > 0.05 and res.history[0]["train_loss"] == pytest.approx(probe_loss, rel=1e-5)
+    else:
+        assert res.history[0]["train_loss"] > probe_loss * 1.01
+
+
+def test_head_dropout_defaults_and_checks(tmp_path):
+    from hadna.eval.finetune import _compat
+
+    assert FinetuneConfig().head_dropout is None and FinetuneConfig(head_init="probe").head_dropout == 0.0
+    assert ProtocolConfig(head_init="probe").finetune_config(1e-3, 8).head_dropout == 0.0
+    assert ProtocolConfig(head_dropout=0.3).finetune_config(1e-3, 8).head_dropout == 0.3
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    ran = ProtocolConfig(head_init="probe").resolve(data)["finetune"]
+    assert ran["head_dropout"] == 0.0  # the record says what ran, so older LP-FT runs (dropout on) do not merge
+    assert ProtocolConfig().resolve(data)["finetune"]["head_dropout"] is None
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="head_dropout"):
+            ProtocolConfig(head_dropout=bad).validate()
+    # an epoch checkpoint written before the setting existed (no key) still matches a run at its old default
+    model = load_eval_model(TINY, 2, seed=1)
+    train, val = data.train.subset(np.arange(40)), data.train.subset(np.arange(40, 60))
+    now = {**dataclasses.asdict(FinetuneConfig()), "micro_batch_nt": None}
+    before = {k: v for k, v in now.items() if k != "head_dropout"}
+    assert _compat(model, train, val, now, 1, "mcc", 2) == _compat(model, train, val, before, 1, "mcc", 2)
+    assert _compat(model, train, val, {**now, "head_dropout": 0.0}, 1, "mcc", 2) != \
+        _compat(model, train, val, before, 1, "mcc", 2)
+
+
+def test_set_head_dropout_needs_a_head_hadna_knows(tmp_path):
+    from hadna.eval.models import KmerEvalModel
+
+    model = load_eval_model(TINY, 2, seed=1)
+    model.set_head_dropout(0.25)
+    assert model.module.dropout.p == 0.25
+    with pytest.raises(ConfigError, match=r"\[0, 1\)"):
+        model.set_head_dropout(1.0)
+    kmer = load_eval_model(parse_model_spec("kmer"), 2, seed=1)
+    assert isinstance(kmer, KmerEvalModel)
+    with pytest.raises(ConfigError, match="cannot set the dropout"):
+        kmer.set_head_dropout(0.0)
 
 
 def test_backbone_lr_ratio_sets_the_encoders_learning_rate():

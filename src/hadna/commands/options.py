@@ -63,6 +63,9 @@ def add_protocol_arguments(p: argparse.ArgumentParser, with_mode: bool = True) -
     g.add_argument("--head-init", choices=("random", "probe"), default=None,
                    help="fine-tuning head: random (default) or probe (LP-FT: start from the linear probe of the "
                         "frozen encoder, so the first steps do not push a random head's gradients into the encoder)")
+    g.add_argument("--head-dropout", type=float, default=None,
+                   help="dropout on the pooled features the head reads (default: the model's own, 0.1 for hadna "
+                        "models, with a random head; 0 with --head-init probe)")
     g.add_argument("--backbone-lr-ratio", type=float, default=None,
                    help="encoder learning rate = lr x this (default 1; 0 trains the head only)")
     g.add_argument("--rc-augment", action="store_true", default=None,
@@ -89,7 +92,7 @@ def protocol_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The protocol options the user actually gave, as ProtocolConfig fields (seeds excluded)."""
     out: dict[str, Any] = {}
     for name in ("mode", "epochs", "lr", "batch_size", "schedule", "warmup_ratio", "weight_decay", "rc_augment",
-                 "rc_test", "head_init", "backbone_lr_ratio", "max_train_samples", "max_val_samples", "max_test_samples", "cv_folds",
+                 "rc_test", "head_init", "backbone_lr_ratio", "head_dropout", "max_train_samples", "max_val_samples", "max_test_samples", "cv_folds",
                  "eval_batch_size", "embed_batch_size"):
         v = getattr(args, name, None)
         if v is not None:

@@ -74,6 +74,14 @@ class FinetuneConfig:
     head_init: HeadInit = "random"  # "probe": LP-FT, the head starts as the linear probe of the frozen encoder
     backbone_lr_ratio: float = 1.0  # encoder lr = lr x this (0 freezes the encoder: only the head trains)
     probe_c_grid: list[float] = field(default_factory=lambda: list(DEFAULT_C_GRID))  # for head_init="probe"
+    # Dropout on the pooled features the head reads. None: the model's own (hadna: classifier_dropout 0.1)
+    # with a random head, 0 with head_init="probe" (resolved here, so the record says what ran): dropout on the
+    # input of a head fitted without it undoes the probe before the first step (docs/design.md section 9).
+    head_dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.head_dropout is None and self.head_init == "probe":
+            self.head_dropout = 0.0
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -96,6 +104,8 @@ class FinetuneConfig:
             raise ConfigError(f"head_init must be random or probe, got {self.head_init!r}")
         if not self.backbone_lr_ratio >= 0:
             raise ConfigError(f"backbone_lr_ratio must be >= 0, got {self.backbone_lr_ratio}")
+        if self.head_dropout is not None and not 0 <= self.head_dropout < 1:
+            raise ConfigError(f"head_dropout must be in [0, 1) (or null: the model's own), got {self.head_dropout}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -254,6 +264,8 @@ def fine_tune(model: EvalModel, train: Split, val: Split, cfg: FinetuneConfig, *
     if resumed is None and cfg.head_init == "probe":  # a resumed run's saved weights hold the probe head
         result.head_probe = init_head_from_probe(model, train, val, metric=metric, num_classes=num_classes,
                                                  c_grid=cfg.probe_c_grid, seed=seed)
+    if cfg.head_dropout is not None:  # not a weight: set on every (re)start, a resumed run included
+        model.set_head_dropout(cfg.head_dropout)
     torch.manual_seed(seed)  # dropout masks
     module = model.module
     start_state = model.state_dict() if resumed is None else resumed.tensors("start")
@@ -360,10 +372,16 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
     return result
 
 
+# Recipe settings added after epoch checkpoints existed, with the value that older runs ran with: left out of the
+# checkpoint's identity at that value, so a checkpoint written before the setting existed still resumes.
+_ADDED_AT_DEFAULT: dict[str, Any] = {"head_dropout": None}
+
+
 def _compat(model: EvalModel, train: Split, val: Split, config: dict[str, Any], seed: int, metric: str,
             num_classes: int) -> dict[str, Any]:
     """What identifies one fine-tuning run, for its epoch checkpoints (the validation batch size changes nothing)."""
-    recipe = {k: v for k, v in config.items() if k not in ("eval_batch_size", "micro_batch_nt")}
+    recipe = {k: v for k, v in config.items() if k not in ("eval_batch_size", "micro_batch_nt")
+              and not (k in _ADDED_AT_DEFAULT and v == _ADDED_AT_DEFAULT[k])}
     return {"recipe": recipe, "micro_batch_nt": config["micro_batch_nt"], "seed": seed, "metric": metric,
             "num_classes": num_classes, "model": {"kind": model.spec.kind, "pooling": model.spec.pooling},
             "train": train.fingerprint(), "validation": val.fingerprint(),

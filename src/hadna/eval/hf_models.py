@@ -73,6 +73,11 @@ class HFEvalModel(EvalModel):
             return self.module.classifier
         return super().linear_head()
 
+    def head_dropout_module(self) -> nn.Dropout:
+        if isinstance(self.module, PooledClassifier):
+            return self.module.dropout
+        return super().head_dropout_module()
+
     def _encode(self, seqs: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Tokenised batch for the model, and the pooling mask ``[B, T]`` (real, non-special tokens).
 

@@ -69,6 +69,16 @@ class EvalModel:
             head.weight.copy_(weight.to(head.weight))
             head.bias.copy_(bias.to(head.bias))
 
+    def head_dropout_module(self) -> nn.Dropout:
+        """The dropout on the pooled features that :meth:`linear_head` reads."""
+        raise ConfigError(f"{self.name}: hadna cannot set the dropout of this model's classification head")
+
+    def set_head_dropout(self, p: float) -> None:
+        """Dropout probability ``p`` on the head's input from now on (training mode only, as any dropout)."""
+        if not 0 <= p < 1:
+            raise ConfigError(f"head dropout must be in [0, 1), got {p}")
+        self.head_dropout_module().p = float(p)
+
     def train(self, mode: bool = True) -> "EvalModel":
         self.module.train(mode)
         return self

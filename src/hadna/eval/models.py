@@ -79,6 +79,13 @@ class HadEvalModel(EvalModel):
     def linear_head(self) -> nn.Linear:
         return self.module.classifier
 
+    def head_dropout_module(self) -> nn.Dropout:
+        return self.module.dropout
+
+    def set_head_dropout(self, p: float) -> None:
+        super().set_head_dropout(p)
+        self.module.config.classifier_dropout = float(p)  # a saved fine-tuned model says what it trained with
+
     def _encode(self, seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer.batch_encode_ids(seqs)
         return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)

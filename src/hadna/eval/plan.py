@@ -47,6 +47,7 @@ class ProtocolConfig:
     rc_test: bool = False
     head_init: HeadInit = "random"
     backbone_lr_ratio: float = 1.0
+    head_dropout: float | None = None  # None: the model's own with a random head, 0 with head_init="probe"
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     max_test_samples: int | None = None
@@ -86,6 +87,7 @@ class ProtocolConfig:
                               warmup_ratio=self.warmup_ratio, schedule=self.schedule, grad_clip=self.grad_clip,
                               patience=self.patience, rc_augment=self.rc_augment, rc_test=self.rc_test,
                               head_init=self.head_init, backbone_lr_ratio=self.backbone_lr_ratio,
+                              head_dropout=self.head_dropout,
                               probe_c_grid=list(self.probe_c_grid),
                               eval_batch_size=self.eval_batch_size)
 

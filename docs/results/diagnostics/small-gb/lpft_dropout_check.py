@@ -3,7 +3,9 @@
 For one seed of a task: load the shipped HAD student, start its head from the linear probe exactly as
 ``--head-init probe`` does, and measure the training split's cross-entropy before any fine-tuning step,
 once in eval mode (no dropout: the probe itself) and in train mode (every dropout on, the classifier's and
-the blocks', as in the first fine-tuning step; three dropout draws). Nothing is trained. Splits, caps,
+the blocks', as in the first fine-tuning step; three dropout draws). Then the classifier's dropout alone, on the
+pooled features as the head reads them (raw) and, for comparison, on standardised features with the probe's
+standardisation kept outside the dropout (the other fix considered; docs/design.md section 9). Nothing is trained. Splits, caps,
 data directory and the probe's C grid are read from ``configs/benchmark_shared.yaml`` (its fine-tuning
 protocol for the task); run it from the repository root.
 
@@ -19,6 +21,7 @@ import torch
 
 from hadna.config import from_dict, read_yaml
 from hadna.eval.finetune import init_head_from_probe
+from hadna.eval.inference import embed_sequences
 from hadna.eval.loaders import load_task
 from hadna.eval.model_spec import parse_model_spec
 from hadna.eval.models import load_eval_model
@@ -64,6 +67,22 @@ def main() -> None:
         print(f"train cross-entropy, train mode (dropout: classifier {c.classifier_dropout}, hidden "
               f"{c.hidden_dropout}, attention {c.attention_dropout}), "
               f"draw {draw}: {train_loss(model, train, True):.4f}")
+    x = torch.as_tensor(np.asarray(embed_sequences(model, train.sequences, desc="embedding train")[0]),
+                        dtype=torch.float32)
+    y = torch.from_numpy(train.labels).long()
+    mu, sd = x.mean(0), x.std(0)
+    bias = model.linear_head().bias.detach()
+    ce = torch.nn.functional.cross_entropy
+    print(f"pooled features: mean |mean| / sd over dimensions {float((mu.abs() / sd).mean()):.2f} "
+          f"(max {float((mu.abs() / sd).max()):.1f})")
+    p = c.classifier_dropout
+    for draw in range(3):
+        keep = (torch.rand(x.shape, generator=torch.Generator().manual_seed(draw)) > p).float() / (1 - p)
+        raw = ce((x * keep) @ head.T + bias, y)
+        z = (x - mu) / sd  # the same head: W (mu + sd z) + b = (W sd) z + (b + W mu)
+        std = ce((z * keep) @ (head * sd).T + bias + head @ mu, y)
+        print(f"classifier dropout {p} only, draw {draw}: raw features {float(raw):.4f}, "
+              f"standardised features {float(std):.4f}")
 
 
 if __name__ == "__main__":
