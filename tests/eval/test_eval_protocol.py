@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -421,6 +422,21 @@ def test_head_dropout_defaults_and_checks(tmp_path):
     assert _compat(model, train, val, now, 1, "mcc", 2) == _compat(model, train, val, before, 1, "mcc", 2)
     assert _compat(model, train, val, {**now, "head_dropout": 0.0}, 1, "mcc", 2) != \
         _compat(model, train, val, before, 1, "mcc", 2)
+
+
+def test_an_lp_ft_record_from_before_head_dropout_is_not_resumed(tmp_path):
+    """LP-FT used to train with the head's dropout on; its seeds must not be averaged with LP-FT seeds that
+    ran without it, although the protocol settings (``head_dropout`` absent = None) read the same."""
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    out = tmp_path / "lpft.json"
+    cfg = dict(mode="finetune", epochs=1, head_init="probe", **FAST)
+    run_protocol(data, TINY, ProtocolConfig(seeds=[1], **cfg), out)
+    rec = json.loads(out.read_text())
+    del rec["config"]["protocol"]["head_dropout"], rec["config"]["effective"]["finetune"]["head_dropout"]
+    out.write_text(json.dumps(rec))  # as a record written before the setting existed
+    with pytest.raises(ConfigError, match="as run, finetune.*head_dropout"):
+        run_protocol(data, TINY, ProtocolConfig(seeds=[1, 2], **cfg), out)
+    assert "head_dropout" in plan_run(data, TINY, ProtocolConfig(seeds=[1, 2], **cfg), out).problem
 
 
 def test_set_head_dropout_needs_a_head_hadna_knows(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import io
 import json
@@ -200,6 +202,27 @@ def test_protocols_are_compared_as_run_and_old_records_take_the_defaults(tmp_pat
     b.save(tmp_path / "b.json")
     with pytest.raises(DataError, match="as run, finetune"):
         load_records([tmp_path])
+
+
+@pytest.mark.parametrize("head_init,merges", [("random", True), ("probe", False)])
+def test_a_record_from_before_head_dropout_merges_only_where_it_ran_the_same(tmp_path, head_init, merges):
+    """A record without ``head_dropout`` ran with the model's own head dropout: that is a new plain fine-tune's
+    ``None``, but not a new LP-FT run's 0 (LP-FT used to keep the dropout on)."""
+    from hadna.eval.plan import ProtocolConfig
+
+    a, b = _split_run({"encoder_sha256": "a" * 64}, PRETRAINED)
+    new = ProtocolConfig(head_init=head_init).finetune_config(1e-3, 32, 5)
+    b.config["effective"] = {"seeds": [3], "finetune": dataclasses.asdict(new)}
+    a.config["effective"] = {"seeds": [1, 2], "finetune": {k: v for k, v in dataclasses.asdict(new).items()
+                                                          if k != "head_dropout"}}
+    a.config["protocol"]["head_init"] = b.config["protocol"]["head_init"] = head_init
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    if merges:
+        assert load_records([tmp_path])[0].done_seeds == [1, 2, 3]
+    else:
+        with pytest.raises(DataError, match="as run, finetune"):
+            load_records([tmp_path])
 
 
 def test_a_seed_recorded_twice_in_one_file_is_an_error(tmp_path):

@@ -47,6 +47,7 @@ from .inference import Throughput, embed_sequences, predict_logits
 from .metrics import compute_metrics
 from .models import EvalModel
 from .probe import DEFAULT_C_GRID, fit_probe, probe_as_linear
+from .records import FINETUNE_SETTINGS_ADDED
 from .task_data import Split
 
 log = get_logger("eval.finetune")
@@ -79,7 +80,7 @@ class FinetuneConfig:
     # input of a head fitted without it undoes the probe before the first step (docs/design.md section 9).
     head_dropout: float | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # (dataclasses.replace keeps a resolved 0.0: set head_dropout with head_init)
         if self.head_dropout is None and self.head_init == "probe":
             self.head_dropout = 0.0
 
@@ -372,16 +373,12 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
     return result
 
 
-# Recipe settings added after epoch checkpoints existed, with the value that older runs ran with: left out of the
-# checkpoint's identity at that value, so a checkpoint written before the setting existed still resumes.
-_ADDED_AT_DEFAULT: dict[str, Any] = {"head_dropout": None}
-
-
 def _compat(model: EvalModel, train: Split, val: Split, config: dict[str, Any], seed: int, metric: str,
             num_classes: int) -> dict[str, Any]:
     """What identifies one fine-tuning run, for its epoch checkpoints (the validation batch size changes nothing)."""
     recipe = {k: v for k, v in config.items() if k not in ("eval_batch_size", "micro_batch_nt")
-              and not (k in _ADDED_AT_DEFAULT and v == _ADDED_AT_DEFAULT[k])}
+              # a setting added later is left out at the value older runs ran with: their checkpoints still resume
+              and not (k in FINETUNE_SETTINGS_ADDED and v == FINETUNE_SETTINGS_ADDED[k])}
     return {"recipe": recipe, "micro_batch_nt": config["micro_batch_nt"], "seed": seed, "metric": metric,
             "num_classes": num_classes, "model": {"kind": model.spec.kind, "pooling": model.spec.pooling},
             "train": train.fingerprint(), "validation": val.fingerprint(),

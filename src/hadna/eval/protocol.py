@@ -61,7 +61,8 @@ from .models import EvalModel, ModelSpec, load_eval_model
 from .plan import (ProtocolConfig, Unit, base_splits, estimate_cost, make_units, protocol_defaults, split_of,
                    subsample)
 from .probe import fit_probe
-from .records import RunRecord, SeedResult, needs_weights_check, protocol_differences, same_data, weights_problem
+from .records import (RunRecord, SeedResult, effective_differences, needs_weights_check, protocol_differences, same_data,
+                      weights_problem)
 from .task_data import Split, TaskData
 
 log = get_logger("eval.protocol")
@@ -187,7 +188,8 @@ def _mean_metrics(dicts: list[dict[str, float]]) -> dict[str, float]:
 # The run
 # ------------------------------------------------------------------------------------------------
 
-def _existing_record(data: TaskData, spec: ModelSpec, protocol: dict[str, Any], out: Path) -> RunRecord | None:
+def _existing_record(data: TaskData, spec: ModelSpec, protocol: dict[str, Any], effective: dict[str, Any],
+                     out: Path) -> RunRecord | None:
     """The record at ``out`` that this run would resume (None: there is none), or ConfigError saying why it
     must not be resumed: another task/model/mode, other settings, other data, another kind of model."""
     if not out.is_file():
@@ -196,7 +198,7 @@ def _existing_record(data: TaskData, spec: ModelSpec, protocol: dict[str, Any], 
     if (record.task, record.model, record.mode) != (data.name, spec.name, protocol["mode"]):
         raise ConfigError(f"{out} holds {record.task}/{record.model}/{record.mode}, not "
                           f"{data.name}/{spec.name}/{protocol['mode']}; use another --output-dir")
-    _compatible(record, protocol, out)
+    _compatible(record, protocol, effective, out)
     _same_data(record, data, out)
     _same_model(record, spec, out)
     return record
@@ -246,7 +248,7 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
     try:
         _check_mode(spec, cfg)
         if out is not None and not overwrite:
-            record = _existing_record(data, spec, dataclasses.asdict(cfg), out)
+            record = _existing_record(data, spec, dataclasses.asdict(cfg), cfg.resolve(data), out)
     except HadnaError as exc:  # settings, data or model differ; an unreadable record
         problem = str(exc)
     finished = [r for r in (record.results if record is not None else []) if r.seed in seeds]
@@ -289,11 +291,14 @@ def _check_mode(spec: ModelSpec, cfg: ProtocolConfig) -> None:
                           f"(logistic regression on k-mer frequencies)")
 
 
-def _compatible(old: RunRecord, new_protocol: dict[str, Any], path: Path) -> None:
-    # A setting added after the record was written counts as its default value there.
+def _compatible(old: RunRecord, new_protocol: dict[str, Any], effective: dict[str, Any], path: Path) -> None:
+    # A setting added after the record was written counts as its default value there. The protocol as run is
+    # compared too: the same settings can run otherwise (other task defaults; LP-FT's head dropout before
+    # head_dropout existed).
     defaults = protocol_defaults()
     before = {**defaults, **old.config.get("protocol", {})}  # kept whole for the hint below
-    diff = protocol_differences(before, new_protocol, defaults)
+    diff = protocol_differences(before, new_protocol, defaults) or effective_differences(
+        old.config.get("effective", {}), effective)
     if diff:
         only_c_grid = all(d.startswith("probe_c_grid:") for d in diff)
         hint = (f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
@@ -369,7 +374,7 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
         for stale in partial.glob("seed-*"):
             shutil.rmtree(stale, ignore_errors=True)
     if out is not None and not overwrite:
-        record = _existing_record(data, spec, protocol, out)
+        record = _existing_record(data, spec, protocol, eff, out)
     if record is not None:
         record.seeds = record.seeds + [s for s in seeds if s not in record.seeds]
         if record.done_seeds:

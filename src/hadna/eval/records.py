@@ -176,13 +176,24 @@ def protocol_differences(before: dict[str, Any], now: dict[str, Any],
             if _canonical(before.get(k)) != _canonical(now.get(k))]
 
 
-def _effective_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+# Fine-tuning settings added to the recorded recipe later, with the value every run before them ran with: a
+# record (or an epoch checkpoint, hadna.eval.finetune) that lacks one ran at this value.
+FINETUNE_SETTINGS_ADDED: dict[str, Any] = {
+    "head_dropout": None,  # the model's own classifier dropout, LP-FT included
+}
+
+
+def effective_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Differences of the protocols as run (task defaults filled in; ``ProtocolConfig.resolve``), seeds and
-    runtime settings left out: two hadna versions with other task defaults ran other protocols."""
+    runtime settings left out: two hadna versions with other task defaults ran other protocols. A fine-tuning
+    setting a record lacks counts at :data:`FINETUNE_SETTINGS_ADDED`'s value."""
     def core(d: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in d.items() if k != "seeds"}
         if isinstance(out.get("finetune"), dict):
-            out["finetune"] = {k: v for k, v in out["finetune"].items() if k not in RUNTIME_KEYS}
+            out["finetune"] = {k: v for k, v in {**FINETUNE_SETTINGS_ADDED, **out["finetune"]}.items()
+                               if k not in RUNTIME_KEYS}
+            if out["finetune"].get("head_init") != "probe":  # the probe's C grid matters only where a probe runs
+                out["finetune"].pop("probe_c_grid", None)
         return out
     if not before or not now:
         return []
@@ -247,7 +258,7 @@ def merge_problems(a: RunRecord, b: RunRecord) -> list[str]:
     problems = [f"{k}: {getattr(a, k)!r} vs {getattr(b, k)!r}" for k in ("benchmark", "metric")
                 if getattr(a, k) != getattr(b, k)]
     problems += protocol_differences(a.config.get("protocol", {}), b.config.get("protocol", {}))
-    problems += _effective_differences(a.config.get("effective", {}), b.config.get("effective", {}))
+    problems += effective_differences(a.config.get("effective", {}), b.config.get("effective", {}))
     if not same_data(a.data, b.data):
         problems.append(f"task data: fingerprint {str(a.data.get('fingerprint'))[:12]} vs "
                         f"{str(b.data.get('fingerprint'))[:12]}")
