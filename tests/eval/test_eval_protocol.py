@@ -214,6 +214,7 @@ def test_seeds_run_in_separate_files_report_as_one_run(tmp_path):
     row = protocol_row(merged)  # compute time: the seeds' times summed, in the one duration format
     assert row["time (sum of seeds)"] == format_duration(sum(r.timings["total"] for r in merged.results))
     assert row["seeds"] == "2 of 2: [1, 2]"
+    assert row["training"].endswith("cosine schedule")  # the default recipe: no options listed
     with pytest.raises(DataError, match="also in.*seed 1 in both"):
         load_records([tmp_path / "part1", tmp_path / "whole"])
     run_protocol(data, TINY, ProtocolConfig(seeds=[3], **{**cfg, "lr": 1e-3}), tmp_path / "part3" / "r.json")
@@ -430,7 +431,9 @@ def test_an_lp_ft_record_from_before_head_dropout_is_not_resumed(tmp_path):
     data = make_task(tmp_path, n_train=60, n_test=20)
     out = tmp_path / "lpft.json"
     cfg = dict(mode="finetune", epochs=1, head_init="probe", **FAST)
-    run_protocol(data, TINY, ProtocolConfig(seeds=[1], **cfg), out)
+    first = run_protocol(data, TINY, ProtocolConfig(seeds=[1], **cfg), out)
+    from hadna.eval.report import protocol_row
+    assert protocol_row(first)["training"].endswith("schedule, head from the probe (LP-FT), head dropout 0")
     rec = json.loads(out.read_text())
     del rec["config"]["protocol"]["head_dropout"], rec["config"]["effective"]["finetune"]["head_dropout"]
     out.write_text(json.dumps(rec))  # as a record written before the setting existed

@@ -64,7 +64,7 @@ def protocol_row(rec: RunRecord) -> dict[str, str]:
         ft = eff.get("finetune", {})
         epochs_run = [r.epochs_run for r in rec.results if r.epochs_run is not None]
         training = (f"≤{ft.get('epochs')} epochs (ran {_fmt_n(epochs_run)}), patience {ft.get('patience')}, "
-                    f"{ft.get('schedule')} schedule")
+                    f"{ft.get('schedule')} schedule" + "".join(f", {t}" for t in _recipe_options(ft)))
         if ft.get("selection") == "fixed":
             selected = f"fixed lr {ft['lr_grid'][0]:g}, batch {ft['batch_size_grid'][0]}"
         else:
@@ -114,6 +114,22 @@ def _trained_units(rec: RunRecord) -> list[tuple[dict[str, Any], dict[str, float
             chosen = [g for g in grid if (g.get("lr"), g.get("batch_size")) == (unit.get("lr"), unit.get("batch_size"))]
             if chosen and chosen[0].get("history"):
                 out.append((chosen[0], test))
+    return out
+
+
+def _recipe_options(ft: dict[str, Any]) -> list[str]:
+    """The fine-tuning options a run set away from the default recipe, in words (for the protocol table)."""
+    out = []
+    if ft.get("head_init") == "probe":
+        out.append("head from the probe (LP-FT)")
+    if ft.get("head_dropout") is not None:
+        out.append(f"head dropout {ft['head_dropout']:g}")
+    if ft.get("backbone_lr_ratio", 1.0) != 1.0:
+        out.append(f"encoder lr × {ft['backbone_lr_ratio']:g}")
+    if ft.get("rc_augment"):
+        out.append("RC augmentation")
+    if ft.get("rc_test"):
+        out.append("RC-averaged predictions")
     return out
 
 
