@@ -46,8 +46,8 @@ from .finetune_checkpoint import EpochCheckpoint
 from .inference import Throughput, embed_sequences, predict_logits
 from .metrics import compute_metrics
 from .models import EvalModel
+from .options import FINETUNE_SETTINGS_ADDED
 from .probe import DEFAULT_C_GRID, fit_probe, probe_as_linear
-from .records import FINETUNE_SETTINGS_ADDED
 from .task_data import Split
 
 log = get_logger("eval.finetune")

@@ -1,5 +1,5 @@
 """Values of the evaluation options (shared by the command line and benchmark configs): modes, lists,
-seeds, file-name slugs. No argparse here: the options themselves are declared in :mod:`hadna.commands.options`.
+seeds, file-name slugs, the old values of fine-tuning settings added later. No argparse here: the options themselves are declared in :mod:`hadna.commands.options`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,12 @@ import re
 from ..errors import ConfigError
 
 MODES = ("finetune", "probe", "scratch")
+
+# Fine-tuning settings added to the recorded recipe later, with the value every run before them ran with: a
+# run record (hadna.eval.records) or an epoch checkpoint (hadna.eval.finetune) that lacks one ran at this value.
+FINETUNE_SETTINGS_ADDED: dict[str, object] = {
+    "head_dropout": None,  # the model's own classifier dropout, LP-FT included
+}
 
 
 def parse_list(text: str, kind: type, what: str) -> list:

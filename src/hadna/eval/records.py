@@ -23,6 +23,7 @@ from typing import Any
 from ..config import from_dict, to_dict
 from ..errors import ConfigError, DataError, MissingFileError
 from ..utils.io import atomic_write_json
+from .options import FINETUNE_SETTINGS_ADDED
 from .tasks import TaskSpec
 
 SCHEMA = "hadna.run/1"
@@ -174,13 +175,6 @@ def protocol_differences(before: dict[str, Any], now: dict[str, Any],
         now.pop("probe_c_grid", None)
     return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
             if _canonical(before.get(k)) != _canonical(now.get(k))]
-
-
-# Fine-tuning settings added to the recorded recipe later, with the value every run before them ran with: a
-# record (or an epoch checkpoint, hadna.eval.finetune) that lacks one ran at this value.
-FINETUNE_SETTINGS_ADDED: dict[str, Any] = {
-    "head_dropout": None,  # the model's own classifier dropout, LP-FT included
-}
 
 
 def effective_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
