@@ -242,13 +242,14 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
     show only when the run loads the model.
     """
     cfg.validate()
-    seeds = cfg.resolve(data)["seeds"]
+    eff = cfg.resolve(data)
+    seeds = eff["seeds"]
     out = Path(out_path) if out_path is not None else None
     record, problem = None, None
     try:
         _check_mode(spec, cfg)
         if out is not None and not overwrite:
-            record = _existing_record(data, spec, dataclasses.asdict(cfg), cfg.resolve(data), out)
+            record = _existing_record(data, spec, dataclasses.asdict(cfg), eff, out)
     except HadnaError as exc:  # settings, data or model differ; an unreadable record
         problem = str(exc)
     finished = [r for r in (record.results if record is not None else []) if r.seed in seeds]

@@ -76,10 +76,10 @@ def main() -> None:
     print(f"pooled features: mean |mean| / sd over dimensions {float((mu.abs() / sd).mean()):.2f} "
           f"(max {float((mu.abs() / sd).max()):.1f})")
     p = c.classifier_dropout
+    z = (x - mu) / sd  # the same head: W (mu + sd z) + b = (W sd) z + (b + W mu)
     for draw in range(3):
         keep = (torch.rand(x.shape, generator=torch.Generator().manual_seed(draw)) > p).float() / (1 - p)
         raw = ce((x * keep) @ head.T + bias, y)
-        z = (x - mu) / sd  # the same head: W (mu + sd z) + b = (W sd) z + (b + W mu)
         std = ce((z * keep) @ (head * sd).T + bias + head @ mu, y)
         print(f"classifier dropout {p} only, draw {draw}: raw features {float(raw):.4f}, "
               f"standardised features {float(std):.4f}")
