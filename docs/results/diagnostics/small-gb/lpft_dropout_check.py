@@ -30,15 +30,14 @@ from hadna.eval.runner import BenchmarkConfig
 
 
 def train_loss(model, split, train_mode: bool, batch: int = 32) -> float:
-    module = model.module
-    module.train(train_mode)
+    model.train(train_mode)
     total = 0.0
     with torch.no_grad():
         for i in range(0, len(split), batch):
-            ids, mask = model._encode(split.sequences[i:i + batch])
+            logits = model.logits(split.sequences[i:i + batch])
             labels = torch.from_numpy(split.labels[i:i + batch]).long()
-            total += float(module(input_ids=ids, attention_mask=mask, labels=labels).loss) * len(labels)
-    module.eval()
+            total += float(torch.nn.functional.cross_entropy(logits, labels)) * len(labels)
+    model.eval()
     return total / len(split)
 
 
