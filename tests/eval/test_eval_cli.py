@@ -241,7 +241,9 @@ def test_command_line_protocol_options_win_over_every_level_of_the_config(tmp_pa
     for extra, epochs in (([], 4), (["--epochs", "1"], 1)):
         capsys.readouterr()
         assert main(["benchmark", "--config", str(cfg), "--dry-run", *extra]) == 0
-        assert f"| train {40 * 20 * epochs:,}, eval " in capsys.readouterr().out  # 40 sequences x 20 nt x epochs
+        out = capsys.readouterr().out
+        assert f"| train {40 * 20 * epochs:,}, eval " in out  # 40 sequences x 20 nt x epochs
+        assert f"- gc / had-tiny (random init) / finetune: at most {epochs * 3} optimiser steps per fine-tuning run" in out
 
 
 def test_task_overrides_per_mode_apply_to_that_mode_of_that_task_only():

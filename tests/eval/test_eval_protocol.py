@@ -775,3 +775,27 @@ def test_report_shows_how_each_fine_tune_trained(tmp_path):
     assert dynamics_row(probe) is None and dynamics_markdown([probe]) == ""
     md = dynamics_markdown([probe, rec], "accuracy")
     assert md.count("\n") == 3 and f"| motif | {rec.model} / finetune | 2 |" in md
+
+
+def test_fewest_steps_counts_the_optimiser_steps_a_fine_tune_takes_and_short_runs_are_flagged(tmp_path, monkeypatch,
+                                                                                               caplog):
+    """fewest_steps is the shortest grid point's step count at the epoch cap (largest batch of the grid), as the
+    optimiser sees it; run_and_report warns under FEW_STEPS, and a probe has no steps."""
+    from hadna.eval.plan import FEW_STEPS, fewest_steps
+    from hadna.eval.runner import run_and_report
+
+    data = make_task(tmp_path, n_train=100, n_test=20)  # a stratified 90 / 10 train / validation split
+    cfg = ProtocolConfig(mode="finetune", seeds=[1], epochs=2, lr=3e-3, batch_size_grid=[32, 16], patience=None)
+    assert len(make_units(data, cfg, 1, base_splits(data, cfg)[0])[0].train[1]) == 90
+    assert fewest_steps(data, cfg) == 2 * 3  # ceil(90 / 32) at the larger batch
+    assert fewest_steps(data, dataclasses.replace(cfg, batch_size_grid=None, batch_size=16)) == 2 * 6
+    assert fewest_steps(data, ProtocolConfig(mode="probe", seeds=[1])) is None
+    assert FEW_STEPS > 6
+
+    steps = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: (steps.append(1), step(self, *a, **k))[1])
+    caplog.set_level("WARNING", logger="hadna")
+    run_and_report(data, TINY, dataclasses.replace(cfg, batch_size_grid=None, batch_size=32), tmp_path / "out")
+    assert len(steps) == 6
+    assert "at most 6 optimiser steps per fine-tuning run" in caplog.text and "--mode probe" in caplog.text

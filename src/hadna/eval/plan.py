@@ -4,13 +4,15 @@ A unit is one (train, validation, test) triple, each given as indices into a nam
 (:func:`base_splits`: ``train``, ``validation``, ``test``; the cross-validated pool is capped there).
 :func:`make_units` draws the units of a seed: one for a task with a test split, one per fold
 otherwise; caps are stratified, deterministic subsamples (:func:`subsample`). :func:`estimate_cost`
-counts the nucleotides a run will push through the model. Running the units is
+counts the nucleotides a run will push through the model, :func:`fewest_steps` the optimiser steps of
+its shortest fine-tune. Running the units is
 :mod:`hadna.eval.protocol`'s part; the protocol itself is described there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +27,10 @@ from .task_data import Split, TaskData
 
 Mode = Literal["finetune", "probe", "scratch"]
 TEST_SUBSAMPLE_SEED = 0  # the capped test set / CV pool is the same for every seed and model
+#: a fine-tune with fewer optimiser steps than this is flagged (a warning in the log, a line in ``--dry-run``):
+#: on the GB regulatory and OCR samples, fine-tunes of 115-170 steps ended below a linear probe of the same
+#: model, and the same 5 epochs at batch 8 (680 steps) above it (docs/results.md section 7)
+FEW_STEPS = 200
 
 
 @dataclass
@@ -260,3 +266,22 @@ def estimate_cost(data: TaskData, cfg: ProtocolConfig) -> dict[str, int]:
     runs = len(ft["lr_grid"]) * len(ft["batch_size_grid"]) * len(seeds)
     return {"train_nt": runs * ft["epochs"] * sum(nt(u.train) for u in units),
             "eval_nt": runs * sum(ft["epochs"] * nt(u.val) for u in units) + len(seeds) * sum(nt(u.test) for u in units)}
+
+
+def fewest_steps(data: TaskData, cfg: ProtocolConfig) -> int | None:
+    """The optimiser steps of the shortest fine-tuning run of this plan at its epoch cap: the smallest
+    training unit (fold) at the largest batch size of the grid. ``None`` for a probe."""
+    if cfg.mode == "probe":
+        return None
+    eff = cfg.resolve(data)
+    base, _ = base_splits(data, cfg)
+    ft = eff["finetune"]
+    n = min(len(u.train[1]) for u in make_units(data, cfg, eff["seeds"][0], base))
+    return ft["epochs"] * math.ceil(n / max(ft["batch_size_grid"]))
+
+
+def few_steps_hint(steps: int) -> str:
+    """The advice that goes with a fine-tune of fewer than :data:`FEW_STEPS` optimiser steps."""
+    return (f"at most {steps} optimiser steps per fine-tuning run (fewer than {FEW_STEPS}: on hadna's small "
+            f"benchmark tasks, runs that short ended below a linear probe of the same model); consider a smaller "
+            f"--batch-size, more --epochs, or --mode probe")
