@@ -28,8 +28,9 @@ from .task_data import Split, TaskData
 Mode = Literal["finetune", "probe", "scratch"]
 TEST_SUBSAMPLE_SEED = 0  # the capped test set / CV pool is the same for every seed and model
 #: a fine-tune with fewer optimiser steps than this is flagged (a warning in the log, a line in ``--dry-run``):
-#: on the GB regulatory and OCR samples, fine-tunes of 115-170 steps ended below a linear probe of the same
-#: model, and the same 5 epochs at batch 8 (680 steps) above it (docs/results.md section 7)
+#: on the GB regulatory and OCR samples, every model's fine-tunes of 170 and 115 steps ended below the k-mer
+#: probe (on regulatory also below each model's own probe), and on regulatory the same 5 epochs at batch 8
+#: (680 steps) above both (docs/results.md section 7)
 FEW_STEPS = 200
 
 
@@ -283,5 +284,5 @@ def fewest_steps(data: TaskData, cfg: ProtocolConfig) -> int | None:
 def few_steps_hint(steps: int) -> str:
     """The advice that goes with a fine-tune of fewer than :data:`FEW_STEPS` optimiser steps."""
     return (f"at most {steps} optimiser steps per fine-tuning run (fewer than {FEW_STEPS}: on hadna's small "
-            f"benchmark tasks, runs that short ended below a linear probe of the same model); consider a smaller "
+            f"benchmark tasks, runs that short ended below a linear probe); consider a smaller "
             f"--batch-size, more --epochs, or --mode probe")
