@@ -243,7 +243,8 @@ def test_command_line_protocol_options_win_over_every_level_of_the_config(tmp_pa
         assert main(["benchmark", "--config", str(cfg), "--dry-run", *extra]) == 0
         out = capsys.readouterr().out
         assert f"| train {40 * 20 * epochs:,}, eval " in out  # 40 sequences x 20 nt x epochs
-        assert f"- gc / had-tiny (random init) / finetune: at most {epochs * 3} optimiser steps per fine-tuning run" in out
+        assert f"- gc / had-tiny (random init) / finetune: the shortest fine-tuning run has at most {epochs * 3} " \
+               "optimiser steps" in out
 
 
 def test_task_overrides_per_mode_apply_to_that_mode_of_that_task_only():

@@ -779,10 +779,10 @@ def test_report_shows_how_each_fine_tune_trained(tmp_path):
 
 def test_fewest_steps_counts_the_optimiser_steps_a_fine_tune_takes_and_short_runs_are_flagged(tmp_path, monkeypatch,
                                                                                                caplog):
-    """fewest_steps is the shortest grid point's step count at the epoch cap (largest batch of the grid), as the
-    optimiser sees it; run_and_report warns under FEW_STEPS, and a probe has no steps."""
+    """fewest_steps is the shortest grid point's step count at the epoch cap (largest batch of the grid; the
+    smallest fold of a cross-validated task), as the optimiser sees it; run_protocol warns under FEW_STEPS (199
+    steps warn, 200 do not), once per run with seeds left, and a probe has no steps."""
     from hadna.eval.plan import FEW_STEPS, fewest_steps
-    from hadna.eval.runner import run_and_report
 
     data = make_task(tmp_path, n_train=100, n_test=20)  # a stratified 90 / 10 train / validation split
     cfg = ProtocolConfig(mode="finetune", seeds=[1], epochs=2, lr=3e-3, batch_size_grid=[32, 16], patience=None)
@@ -790,12 +790,41 @@ def test_fewest_steps_counts_the_optimiser_steps_a_fine_tune_takes_and_short_run
     assert fewest_steps(data, cfg) == 2 * 3  # ceil(90 / 32) at the larger batch
     assert fewest_steps(data, dataclasses.replace(cfg, batch_size_grid=None, batch_size=16)) == 2 * 6
     assert fewest_steps(data, ProtocolConfig(mode="probe", seeds=[1])) is None
-    assert FEW_STEPS > 6
+    (tmp_path / "cv").mkdir()
+    cv = make_task(tmp_path / "cv", n_train=100, test=False, no_test="kfold", cv_folds=3)
+    cv_cfg = dataclasses.replace(cfg, batch_size_grid=None, batch_size=1)
+    folds = [len(u.train[1]) for u in make_units(cv, cv_cfg, 1, base_splits(cv, cv_cfg)[0])]
+    assert len(folds) == 3 and fewest_steps(cv, cv_cfg) == 2 * min(folds)
 
     steps = []
     step = torch.optim.AdamW.step
     monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: (steps.append(1), step(self, *a, **k))[1])
     caplog.set_level("WARNING", logger="hadna")
-    run_and_report(data, TINY, dataclasses.replace(cfg, batch_size_grid=None, batch_size=32), tmp_path / "out")
+    out = tmp_path / "out" / "m.finetune.json"
+    run_protocol(data, TINY, dataclasses.replace(cfg, batch_size_grid=None, batch_size=32), out)
     assert len(steps) == 6
-    assert "at most 6 optimiser steps per fine-tuning run" in caplog.text and "--mode probe" in caplog.text
+    assert "the shortest fine-tuning run has at most 6 optimiser steps" in caplog.text
+    assert "--mode probe" in caplog.text
+    caplog.clear()
+    run_protocol(data, TINY, dataclasses.replace(cfg, batch_size_grid=None, batch_size=32), out)  # all done
+    assert len(steps) == 6 and "optimiser steps" not in caplog.text
+
+    # the boundary, without training (the run stops where it would load the model): 199 steps warn, 200 do not
+    import hadna.eval.protocol as proto
+
+    monkeypatch.setattr(proto, "load_eval_model", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    (tmp_path / "big").mkdir()
+    big = make_task(tmp_path / "big", n_train=240, n_test=20)  # 216 training sequences after validation
+    for n, warned in ((FEW_STEPS - 1, True), (FEW_STEPS, False)):
+        caplog.clear()
+        one = dataclasses.replace(cfg, epochs=1, batch_size_grid=None, batch_size=1, max_train_samples=n)
+        assert fewest_steps(big, one) == n
+        with pytest.raises(KeyboardInterrupt):
+            run_protocol(big, TINY, one)
+        assert ("optimiser steps" in caplog.text) == warned
+
+
+def test_protocol_config_refuses_bad_grids():
+    for bad in ({"lr_grid": [1e-3, 0.0]}, {"lr_grid": []}, {"batch_size_grid": [0]}, {"batch_size_grid": [32, -8]}):
+        with pytest.raises(ConfigError, match="must be a non-empty list of values"):
+            ProtocolConfig(mode="finetune", **bad).validate()

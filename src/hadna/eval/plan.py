@@ -29,8 +29,8 @@ Mode = Literal["finetune", "probe", "scratch"]
 TEST_SUBSAMPLE_SEED = 0  # the capped test set / CV pool is the same for every seed and model
 #: a fine-tune with fewer optimiser steps than this is flagged (a warning in the log, a line in ``--dry-run``):
 #: on the GB regulatory and OCR samples, every model's fine-tunes of 170 and 115 steps ended below the k-mer
-#: probe (on regulatory also below each model's own probe), and on regulatory the same 5 epochs at batch 8
-#: (680 steps) above both (docs/results.md section 7)
+#: probe on average (on regulatory also below each model's own probe), and on regulatory the same 5 epochs at
+#: batch 8 (675 steps) above both (docs/results.md section 7)
 FEW_STEPS = 200
 
 
@@ -83,6 +83,10 @@ class ProtocolConfig:
             raise ConfigError("give either lr (a fixed value) or lr_grid, not both")
         if self.batch_size is not None and self.batch_size_grid is not None:
             raise ConfigError("give either batch_size (a fixed value) or batch_size_grid, not both")
+        if self.lr_grid is not None and (not self.lr_grid or not all(lr > 0 for lr in self.lr_grid)):
+            raise ConfigError(f"lr_grid must be a non-empty list of values > 0, got {self.lr_grid}")
+        if self.batch_size_grid is not None and (not self.batch_size_grid or any(b < 1 for b in self.batch_size_grid)):
+            raise ConfigError(f"batch_size_grid must be a non-empty list of values >= 1, got {self.batch_size_grid}")
         if self.mode == "probe" and (self.rc_augment or self.rc_test):
             raise ConfigError("rc_augment / rc_test apply to fine-tuning; the linear probe uses forward-strand features")
         if self.cv_folds is not None and self.cv_folds < 2:
@@ -269,20 +273,23 @@ def estimate_cost(data: TaskData, cfg: ProtocolConfig) -> dict[str, int]:
             "eval_nt": runs * sum(ft["epochs"] * nt(u.val) for u in units) + len(seeds) * sum(nt(u.test) for u in units)}
 
 
-def fewest_steps(data: TaskData, cfg: ProtocolConfig) -> int | None:
+def fewest_steps(data: TaskData, cfg: ProtocolConfig, base: dict[str, Split] | None = None) -> int | None:
     """The optimiser steps of the shortest fine-tuning run of this plan at its epoch cap: the smallest
-    training unit (fold) at the largest batch size of the grid. ``None`` for a probe."""
+    training unit (fold) at the largest batch size of the grid (early stopping only shortens it). ``None``
+    for a probe. ``base``: the plan's :func:`base_splits`, when the caller has them."""
     if cfg.mode == "probe":
         return None
     eff = cfg.resolve(data)
-    base, _ = base_splits(data, cfg)
+    base = base if base is not None else base_splits(data, cfg)[0]
     ft = eff["finetune"]
     n = min(len(u.train[1]) for u in make_units(data, cfg, eff["seeds"][0], base))
     return ft["epochs"] * math.ceil(n / max(ft["batch_size_grid"]))
 
 
-def few_steps_hint(steps: int) -> str:
+def few_steps_hint(steps: int, mode: str = "finetune") -> str:
     """The advice that goes with a fine-tune of fewer than :data:`FEW_STEPS` optimiser steps."""
-    return (f"at most {steps} optimiser steps per fine-tuning run (fewer than {FEW_STEPS}: on hadna's small "
-            f"benchmark tasks, runs that short ended below a linear probe); consider a smaller "
-            f"--batch-size, more --epochs, or --mode probe")
+    choices = "a smaller --batch-size or more --epochs"
+    if mode == "finetune":  # the from-scratch baseline is a control of its own: a probe does not replace it
+        choices += ", or compare with --mode probe"
+    return (f"the shortest fine-tuning run has at most {steps} optimiser steps (fewer than {FEW_STEPS}: on hadna's "
+            f"small benchmark tasks, runs that short ended below a linear probe); consider {choices}")

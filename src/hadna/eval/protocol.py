@@ -58,8 +58,8 @@ from .finetune_checkpoint import saved_progress
 from .inference import EmbeddingCache
 from .metrics import compute_metrics
 from .models import EvalModel, ModelSpec, load_eval_model
-from .plan import (ProtocolConfig, Unit, base_splits, estimate_cost, make_units, protocol_defaults, split_of,
-                   subsample)
+from .plan import (FEW_STEPS, ProtocolConfig, Unit, base_splits, estimate_cost, few_steps_hint, fewest_steps,
+                   make_units, protocol_defaults, split_of, subsample)
 from .probe import fit_probe
 from .records import (RunRecord, SeedResult, effective_differences, needs_weights_check, protocol_differences, same_data,
                       weights_problem)
@@ -405,6 +405,9 @@ def _run_protocol(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out: Pat
     if not remaining:
         log.info("%s/%s/%s: all seeds %s already done", data.name, spec.name, cfg.mode, seeds)
         return record
+    steps = fewest_steps(data, cfg, base)
+    if steps is not None and steps < FEW_STEPS:
+        log.warning("%s/%s/%s: %s", data.name, spec.name, cfg.mode, few_steps_hint(steps, cfg.mode))
     device = resolve_device(cfg.device)
     describe: dict[str, Any] = {}
     recorded = record.config.get("model") if record.done_seeds else None

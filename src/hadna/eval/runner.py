@@ -58,9 +58,6 @@ def run_and_report(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, output_
     cost = estimate_cost(data, cfg)
     log.info("%s / %s / %s -> %s (%s)", data.name, spec.name, cfg.mode, path,
              ", ".join(f"{k} {v:,}" for k, v in cost.items()))
-    steps = fewest_steps(data, cfg)
-    if steps is not None and steps < FEW_STEPS:
-        log.warning("%s / %s / %s: %s", data.name, spec.name, cfg.mode, few_steps_hint(steps))
     start = time.perf_counter()
     record = run_protocol(data, spec, cfg, path, overwrite=overwrite)
     log.info("%s / %s / %s done in %.1f min", data.name, spec.name, cfg.mode, (time.perf_counter() - start) / 60)
@@ -297,8 +294,9 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
     if problems:
         lines += ["", "Problems (the benchmark stops at the first run that refuses; the runs after it do not run):",
                   *problems]
-    short = [f"- {r['task']} / {r['model']} / {r['mode']}: {few_steps_hint(r['steps'])}" for r in rows
-             if r.get("steps") is not None and r["steps"] < FEW_STEPS and r["plan"].remaining]
+    short = [f"- {r['task']} / {r['model']} / {r['mode']}: {few_steps_hint(r['steps'], r['mode'])}" for r in rows
+             if r.get("steps") is not None and r["steps"] < FEW_STEPS and r["plan"].remaining
+             and not r["plan"].problem and not r["plan"].running]
     if short:
         lines += ["", "Short fine-tunes (these run, but may end below a linear probe):", *short]
     return "\n".join(lines) + "\n"
