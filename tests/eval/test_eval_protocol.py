@@ -631,6 +631,7 @@ def test_the_protocol_resumes_a_killed_seed_inside_its_grid_and_cleans_up(tmp_pa
     assert plan.seconds_per_seed == RunRecord.load(out).results[0].timings["total"] > 0
     assert plan.estimate_s == plan.seconds_per_seed
     assert plan.cost == protocol.estimate_cost(data, ProtocolConfig(**{**cfg.__dict__, "seeds": [2]}))
+    assert plan.steps == protocol.fewest_steps(data, cfg) == 2 * 3  # 90 training sequences at batch 32
     other = protocol.plan_run(data, TINY, ProtocolConfig(**{**cfg.__dict__, "epochs": 3}), out)
     assert other.problem and "epochs: 2 -> 3" in other.problem and other.done == []
     fresh = protocol.plan_run(data, TINY, cfg, out, overwrite=True)

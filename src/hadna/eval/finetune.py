@@ -131,6 +131,11 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, b
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def optimiser_steps(n_train: int, batch_size: int, epochs: int) -> int:
+    """Optimiser steps of a fine-tune run to its epoch cap: one per batch (micro-batches accumulate into it)."""
+    return math.ceil(n_train / batch_size) * epochs
+
+
 def lr_lambda(schedule: Schedule, warmup_steps: int, total_steps: int):
     """Multiplier of the base learning rate at step ``s`` (0-based, before the optimiser step): warm-up, then
     ``schedule`` decay to 0 at ``total_steps`` (:func:`hadna.utils.schedule.warmup_decay`)."""
@@ -295,8 +300,7 @@ def _fine_tune_loop(model: EvalModel, train: Split, val: Split, cfg: FinetuneCon
 
     module = model.module
     lengths = np.fromiter(map(len, train.sequences), dtype=np.int64, count=len(train))
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    total = optimiser_steps(len(train), cfg.batch_size, cfg.epochs)
     warmup = int(round(cfg.warmup_ratio * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.schedule, warmup, total))
     labels = torch.from_numpy(train.labels)

@@ -12,14 +12,13 @@ its shortest fine-tune. Running the units is
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import ConfigError
-from .finetune import FinetuneConfig, HeadInit, Schedule
+from .finetune import FinetuneConfig, HeadInit, Schedule, optimiser_steps
 from .options import MODES
 from .probe import DEFAULT_C_GRID
 from .splits import stratified_kfold, stratified_split
@@ -283,7 +282,7 @@ def fewest_steps(data: TaskData, cfg: ProtocolConfig, base: dict[str, Split] | N
     base = base if base is not None else base_splits(data, cfg)[0]
     ft = eff["finetune"]
     n = min(len(u.train[1]) for u in make_units(data, cfg, eff["seeds"][0], base))
-    return ft["epochs"] * math.ceil(n / max(ft["batch_size_grid"]))
+    return optimiser_steps(n, max(ft["batch_size_grid"]), ft["epochs"])
 
 
 def few_steps_hint(steps: int, mode: str = "finetune") -> str:

@@ -214,7 +214,7 @@ class RunPlan:
     recorded embedding nt/s, since a probe's later seeds reuse the embeddings of its first); ``checkpoints``:
     seed -> the last saved epoch of each of its unfinished fine-tuning runs (units and grid points, in
     directory order); ``running``: the process that holds the run's lock now, if one does; ``problem``: why
-    the run would refuse to start. Planning checks what the record says (task, settings, data, kind of
+    the run would refuse to start; ``steps``: :func:`~hadna.eval.plan.fewest_steps` where seeds are left. Planning checks what the record says (task, settings, data, kind of
     model and pooling) and, given ``weights_digest``, whether loaded weights are still those of the
     recorded seeds.
     """
@@ -227,6 +227,7 @@ class RunPlan:
     checkpoints: dict[int, list[int]] = dataclasses.field(default_factory=dict)
     running: str | None = None
     problem: str | None = None
+    steps: int | None = None
 
     @property
     def remaining(self) -> list[int]:
@@ -263,6 +264,7 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
         except HadnaError as exc:  # other weights now, or the model no longer loads
             problem = str(exc)
     cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining)) if remaining else {}
+    steps = fewest_steps(data, cfg) if remaining else None
     totals = [r.timings["total"] for r in finished if "total" in r.timings]
     rates = [r.nt_per_s for r in finished if r.nt_per_s]
     per_seed = float(np.mean(totals)) if totals else None
@@ -283,7 +285,7 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
                 if epochs:
                     checkpoints[s] = epochs
     return RunPlan(seeds=list(seeds), done=done, cost=cost, seconds_per_seed=per_seed, estimate_s=estimate,
-                   checkpoints=checkpoints, running=running, problem=problem)
+                   checkpoints=checkpoints, running=running, problem=problem, steps=steps)
 
 
 def _check_mode(spec: ModelSpec, cfg: ProtocolConfig) -> None:

@@ -31,7 +31,7 @@ from .loaders import load_task
 from .options import MODES, seeds_for, slug
 from .task_data import TaskData
 from .models import ModelSpec, load_eval_model, parse_model_spec
-from .plan import FEW_STEPS, ProtocolConfig, estimate_cost, few_steps_hint, fewest_steps
+from .plan import FEW_STEPS, ProtocolConfig, estimate_cost, few_steps_hint
 from .protocol import plan_run, run_protocol
 from .report import write_report
 from .records import RunRecord
@@ -213,8 +213,7 @@ def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
                    allow_download: bool = False) -> list[dict[str, Any]]:
     """What :func:`run_benchmark` would run, without running or writing anything (``--dry-run``).
 
-    One row per run: task, model, mode, its path, the optimiser steps of its shortest fine-tune
-    (:func:`~hadna.eval.plan.fewest_steps`; None for a probe) and the :class:`~hadna.eval.protocol.RunPlan` (seeds
+    One row per run: task, model, mode, its path, and the :class:`~hadna.eval.protocol.RunPlan` (seeds
     done and to run, nucleotides of the seeds to run, measured seconds per finished seed, interrupted
     fine-tunes' epoch checkpoints, and why it would refuse to start, if it would). Task data are loaded (the
     nucleotide counts need them) and model specs parsed, so a typo in either fails here as it would there.
@@ -233,8 +232,7 @@ def plan_benchmark(bench: BenchmarkConfig, *, overwrite: bool = False,
     for data, spec, cfg in _runs(bench, _specs(bench, allow_download), None):
         path = run_path(bench.output_dir, data.name, spec.name, cfg.mode)
         rows.append({"task": data.name, "model": spec.name, "mode": cfg.mode, "path": path,
-                     "plan": plan_run(data, spec, cfg, path, overwrite=overwrite, weights_digest=digest),
-                     "steps": fewest_steps(data, cfg)})
+                     "plan": plan_run(data, spec, cfg, path, overwrite=overwrite, weights_digest=digest)})
     return rows
 
 
@@ -294,8 +292,8 @@ def plan_markdown(rows: list[dict[str, Any]]) -> str:
     if problems:
         lines += ["", "Problems (the benchmark stops at the first run that refuses; the runs after it do not run):",
                   *problems]
-    short = [f"- {r['task']} / {r['model']} / {r['mode']}: {few_steps_hint(r['steps'], r['mode'])}" for r in rows
-             if r.get("steps") is not None and r["steps"] < FEW_STEPS and r["plan"].remaining
+    short = [f"- {r['task']} / {r['model']} / {r['mode']}: {few_steps_hint(r['plan'].steps, r['mode'])}" for r in rows
+             if r["plan"].steps is not None and r["plan"].steps < FEW_STEPS and r["plan"].remaining
              and not r["plan"].problem and not r["plan"].running]
     if short:
         lines += ["", "Short fine-tunes (these run, but may end below a linear probe):", *short]
