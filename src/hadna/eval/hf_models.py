@@ -12,9 +12,9 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..utils.io import read_config_json
-from ..utils.logging import get_logger
+from ..utils.logging import get_logger, quiet_transformers
 from ..utils.weights import load_errors, note_pickled_weights, weights_error
-from .model_base import EvalModel, _init_linear_, _pool, _quiet_transformers
+from .model_base import EvalModel, _init_linear_, _pool
 from .model_spec import ModelSpec
 
 log = get_logger("eval.models")
@@ -160,7 +160,7 @@ def load_hf(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, devi
 
     kwargs = _hf_kwargs(spec)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(spec.target, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _hf_error(spec, "tokenizer", exc) from None
@@ -183,7 +183,7 @@ def load_hf(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, devi
         return HFEvalModel(spec, module, tokenizer, device, esm.config.hidden_size, num_labels,
                            notes + _init_note(spec, seed, random_init))
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if random_init:
                 config = AutoConfig.from_pretrained(spec.target, num_labels=num_labels, **kwargs)
                 module = AutoModelForSequenceClassification.from_config(

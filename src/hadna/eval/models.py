@@ -45,11 +45,11 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 from ..utils.batching import iter_batches_by_length
 from ..utils.device import resolve_device
-from ..utils.logging import get_logger
+from ..utils.logging import get_logger, quiet_transformers
 from ..utils.weights import load_errors, note_pickled_weights, weights_error
 from .hf_models import HFEvalModel, PooledClassifier, load_hf
 from .kmer import describe_ks, kmer_frequencies, num_features, parse_ks
-from .model_base import EvalModel, _init_linear_, _pool, _quiet_transformers
+from .model_base import EvalModel, _init_linear_, _pool
 from .model_spec import POOLINGS, ModelKind, ModelSpec, parse_model_spec
 
 log = get_logger("eval.models")
@@ -138,7 +138,7 @@ def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, dev
     else:
         note_pickled_weights(spec.target, "model")
         try:
-            with _quiet_transformers():
+            with quiet_transformers():
                 module, info = HadForSequenceClassification.from_pretrained(
                     spec.target, ignore_mismatched_sizes=True, output_loading_info=True, trust_remote_code=False,
                     **overrides)

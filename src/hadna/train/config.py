@@ -157,10 +157,18 @@ class TrainConfig:
 
 @dataclass
 class ModelSection:
-    """The student: a preset of :class:`~hadna.models.HadConfig` plus field overrides."""
+    """The student: a preset of :class:`~hadna.models.HadConfig` plus field overrides.
+
+    init_from: start from a saved backbone instead of a random init (continued pre-training): a shipped
+    student (``pretrained:NAME``) or a local hadna save (a ``final/`` directory, a packed or fine-tuned
+    model). Its architecture must equal the preset's with the overrides (the error names the fields that
+    differ); the training heads (decoder, distillation projection, MLM head) start fresh, and so do the
+    optimiser and the learning-rate schedule. Local directories only: nothing is downloaded.
+    """
 
     preset: str = "had-1m"
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
     def build(self):
         """-> HadConfig (ConfigError for an unknown preset, an unknown field or an invalid value)."""
@@ -180,8 +188,24 @@ class ModelSection:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"model: {exc}") from None
 
+    def init_path(self) -> Path | None:
+        """The directory ``init_from`` names (None without one); ConfigError when it is not there."""
+        if not self.init_from:
+            return None
+        from ..models.pretrained import is_pretrained_name, pretrained_path
+
+        if is_pretrained_name(self.init_from):
+            return pretrained_path(self.init_from)
+        path = Path(self.init_from).expanduser()
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise ConfigError(f"model.init_from: {self.init_from} is not a saved hadna model (a directory with "
+                              f"config.json and weights, e.g. a pre-training run's final/ or pretrained:NAME; "
+                              f"shipped: hadna.models.pretrained.available_pretrained())")
+        return path
+
     def validate(self) -> None:
         self.build()
+        self.init_path()
 
 
 @dataclass

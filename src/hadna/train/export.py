@@ -26,7 +26,7 @@ from ..teachers.nt_tokens import NT_VOCAB_SIZE
 from ..teachers.random_nt import nt_tokenizer
 from ..tokenization import HadTokenizer
 from ..utils.io import atomic_directory, atomic_write_json
-from ..utils.logging import get_logger, quiet_hub_progress
+from ..utils.logging import get_logger, quiet_transformers
 
 if TYPE_CHECKING:
     from .pretrain import HadPretraining
@@ -49,7 +49,7 @@ NTV2_LICENCE_NOTE = (
 def export_final(task: "HadPretraining", result: "TrainResult") -> Path:
     """Write the pre-trained student's ``final/``; returns its path."""
     out = Path(result.output_dir) / "final"
-    with atomic_directory(out) as tmp, quiet_hub_progress():
+    with atomic_directory(out) as tmp, quiet_transformers():
         task.model.student.save_pretrained(tmp, safe_serialization=True)
         HadTokenizer().save_pretrained(tmp)
         info = student_summary(task, result)
@@ -62,7 +62,7 @@ def export_final(task: "HadPretraining", result: "TrainResult") -> Path:
 def export_teacher(task: "TeacherTraining", result: "TrainResult") -> Path:
     """Write the trained teacher's ``final/``: EsmForMaskedLM (safetensors), NT tokenizer, card, summary."""
     out = Path(result.output_dir) / "final"
-    with atomic_directory(out) as tmp, quiet_hub_progress():
+    with atomic_directory(out) as tmp, quiet_transformers():
         task.model.mlm.save_pretrained(tmp)
         nt_tokenizer(task.max_tokens).save_pretrained(tmp)
         info = teacher_summary(task, result)
@@ -81,7 +81,7 @@ def pack_pretrained(source: str | Path, dest: str | Path, card: str, dtype: torc
     """
     model = HadModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)
     out = Path(dest)
-    with atomic_directory(out) as tmp, quiet_hub_progress():
+    with atomic_directory(out) as tmp, quiet_transformers():
         model.to(dtype).save_pretrained(tmp, safe_serialization=True)
         model.config.dtype = "float32"
         model.config.save_pretrained(tmp)
@@ -108,6 +108,8 @@ def student_summary(task: "HadPretraining", result: "TrainResult") -> dict[str, 
     cfg = task.cfg
     return {**_run_summary(task, result, "pretrain"),
             "student_parameters": sum(p.numel() for p in task.model.student.parameters()),
+            "init_from": ({"source": cfg.model.init_from, "weights_sha256": task.init_digest}
+                          if cfg.model.init_from else None),
             "final_train_metrics": result.metrics, "final_val_metrics": result.val_metrics,
             "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer, "cache": cfg.teacher.cache,
                         "layers": cfg.teacher_layers, "tokens": task.plan.spans.family,
@@ -164,8 +166,16 @@ def student_card(task: "HadPretraining", info: dict) -> str:
         "n_params": info["student_parameters"], "num_gdn_layers": mc.num_gdn_layers,
         "num_attention_layers": mc.num_attention_layers, "hidden_size": mc.hidden_size,
         "layout": " -> ".join(mc.block_types), "teacher": teacher, "licence": licence,
-        "mask_ratio": cfg.masking.mask_ratio,
+        "mask_ratio": cfg.masking.mask_ratio, "init": _init_line(info),
         "final_val": _metric_rows(info["final_val_metrics"], "(no validation set)")})
+
+
+def _init_line(info: dict) -> str:
+    init = info.get("init_from")
+    if not init:
+        return f"random (seed {info['config']['train']['seed']})"
+    return (f"continued from `{init['source']}` (backbone weights sha256 `{init['weights_sha256'][:16]}`); "
+            "training heads, optimiser and schedule started fresh")
 
 
 def teacher_card(task: "TeacherTraining", info: dict) -> str:

@@ -22,9 +22,12 @@ from ..data import GenomeWindows
 from ..masking import MaskedBatch
 from ..models import HadConfig, HadModel
 from ..objectives import HadPretrainingModel, objective_counts
+from ..errors import CheckpointError, ConfigError
 from ..teachers import Teacher
+from ..utils.logging import get_logger, quiet_transformers
 from ..utils.network import set_hub_offline
-from .config import PretrainConfig, compat_dict
+from ..utils.weights import load_errors, note_pickled_weights, weights_digest, weights_error
+from .config import ModelSection, PretrainConfig, compat_dict
 from .distributed import DistEnv, load_windows
 from .export import export_final
 from .feature_cache import FeatureCache, cache_fingerprint
@@ -32,6 +35,8 @@ from .launch import launch
 from .samples import MaskPlan, plan_for, train_samples, val_samples
 from .trainer import Trainer, TrainResult
 
+
+log = get_logger("train.pretrain")
 
 def load_teacher(cfg: PretrainConfig, device: torch.device) -> Teacher:
     t = cfg.teacher
@@ -73,6 +78,43 @@ def model_compat(config: HadConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in keys}
 
 
+def initial_backbone(section: ModelSection, config: HadConfig) -> tuple[dict[str, torch.Tensor], str] | None:
+    """The backbone weights ``section.init_from`` names, checked against ``config``'s architecture, and their
+    sha256 (:func:`~hadna.utils.weights.weights_digest`); None without ``init_from``.
+
+    ConfigError when the saved architecture differs (naming every field), CheckpointError when the weights
+    cannot be read or lack part of the backbone (a partly random start is refused, not filled in).
+    """
+    path = section.init_path()
+    if path is None:
+        return None
+    where = f"model.init_from: {section.init_from}"
+    try:
+        saved = HadConfig.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{where}: cannot read its hadna config ({exc})") from None
+    want, have = model_compat(config), model_compat(saved)
+    diffs = [f"{k} {have[k]!r} (this config: {want[k]!r})" for k in want if have.get(k) != want[k]]
+    if diffs:
+        raise ConfigError(f"{where}: its architecture differs from model.preset {section.preset!r} with "
+                          f"model.overrides: " + "; ".join(diffs) + ". Set the preset and overrides to the saved "
+                          "model's")
+    note_pickled_weights(path, "model.init_from")
+    try:
+        with quiet_transformers():
+            model, info = HadModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
+                                                   trust_remote_code=False)
+    except load_errors() as exc:
+        raise weights_error(exc, str(path), "backbone weights") from None
+    missing = list(info.get("missing_keys", [])) + [str(m) for m in info.get("mismatched_keys", [])]
+    if missing:
+        raise CheckpointError(f"{where}: the checkpoint lacks backbone weights ({len(missing)} missing or "
+                              f"mis-shaped, e.g. {', '.join(sorted(missing)[:4])}); refusing to start from a "
+                              f"partly random model")
+    state = model.state_dict()
+    return state, weights_digest(state)
+
+
 class HadPretraining:
     """The HAD recipe's batch source, step, validation and model.
 
@@ -99,6 +141,15 @@ class HadPretraining:
         self.model_config = cfg.model.build()
         torch.manual_seed(cfg.train.seed)  # identical initial weights on every rank and every run
         self.model = HadPretrainingModel(HadModel(self.model_config), obj, teacher_dim=self.teacher_dim)
+        # continued pre-training: the backbone replaced after the random init, so the heads' init is the same
+        # as without init_from (a resumed run then overwrites everything from its checkpoint)
+        self.init_digest: str | None = None
+        init = initial_backbone(cfg.model, self.model_config)
+        if init is not None:
+            state, self.init_digest = init
+            self.model.student.load_state_dict(state, strict=True)
+            log.info("student backbone initialised from %s (weights sha256 %s...)", cfg.model.init_from,
+                     self.init_digest[:12])
         self._val_batches: list[PretrainBatch] | None = None
 
     # ------------------------------------------------------------------ the batch source
@@ -181,6 +232,8 @@ class HadPretraining:
             objective.pop("distill_layers")  # records of runs from before multi-layer distillation stay compatible
         plan = self.plan.describe()
         extra = {"mask_plan": plan} if plan != MaskPlan(cfg.masking.mask_ratio).describe() else {}
+        if self.init_digest is not None:  # only when set: records of runs from before init_from stay compatible
+            extra["init_weights_sha256"] = self.init_digest
         return {**extra, "recipe": "pretrain", "model": model_compat(self.model_config), "objective": objective,
                 "teacher_dim": self.teacher_dim, "teacher_layer": cfg.teacher.layer if cfg.objective.uses_teacher else None,
                 "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,
@@ -202,4 +255,4 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | No
                   output_dir=output_dir, need_teacher=cfg.objective.uses_teacher and teacher is None)
 
 
-__all__ = ["HadPretraining", "PretrainBatch", "load_teacher", "mask_plan", "model_compat", "run_pretrain"]
+__all__ = ["HadPretraining", "PretrainBatch", "initial_backbone", "load_teacher", "mask_plan", "model_compat", "run_pretrain"]

@@ -56,14 +56,18 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
 
 
 @contextlib.contextmanager
-def quiet_hub_progress() -> Iterator[None]:
-    """No Hugging Face progress bars inside (``save_pretrained``'s "Writing model shards" for a few-MB model)."""
-    from transformers.utils import logging as hf_logging  # only where a model is saved: transformers is heavy
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars inside (weight-loading and "Writing model shards"
+    bars for a few-MB model): hadna checks and logs loading and saving itself."""
+    from transformers.utils import logging as hf_logging  # only where a model is loaded or saved: it is heavy
 
-    was_on = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was_on:
+        hf_logging.set_verbosity(level)
+        if bars:
             hf_logging.enable_progress_bar()
