@@ -110,10 +110,13 @@ def test_partial_weights_are_refused(tmp_path):
 def test_the_shipped_student_continues_under_its_preset():
     section = ModelSection(preset="had-1m", init_from="pretrained:had-1m-primates")
     state, digest = initial_backbone(section, section.build())
-    model = HadModel(section.build())
-    model.load_state_dict(state, strict=True)
-    assert sum(p.numel() for p in model.parameters()) == 1_096_480
-    assert all(v.dtype == torch.float32 for v in state.values()) and len(digest) == 64
+    from hadna.models.pretrained import pretrained_path
+
+    shipped = load_file(str(pretrained_path("had-1m-primates") / "model.safetensors"))  # fp16 on disk
+    assert set(shipped) == set(state) and sum(v.numel() for v in shipped.values()) == 1_096_480
+    for k, v in shipped.items():
+        assert state[k].dtype == torch.float32 and torch.equal(state[k], v.float()), k
+    assert len(digest) == 64
     with pytest.raises(ConfigError, match="hidden_size 128 \\(this config: 32\\)"):
         tiny = ModelSection(preset="had-tiny", init_from="pretrained:had-1m-primates")
         initial_backbone(tiny, tiny.build())
@@ -138,3 +141,62 @@ def test_a_missing_start_is_a_one_line_error_before_any_work(tmp_path, genome_fa
     lines = [ln for ln in err.splitlines() if ln.startswith("hadna: error:")]
     assert len(lines) == 1 and re.search(expected, lines[0]), lines
     assert not (tmp_path / "run").exists()
+
+
+def test_fine_tuned_and_masked_lm_saves_give_their_backbone(tmp_path):
+    from hadna.models import HadForMaskedLM, HadForSequenceClassification
+
+    config = HadConfig.preset("had-tiny", chunk_size=16)
+    section = ModelSection(preset="had-tiny", overrides={"chunk_size": 16})
+    for cls, kwargs in ((HadForSequenceClassification, {"num_labels": 3}), (HadForMaskedLM, {})):
+        torch.manual_seed(7)
+        model = cls(HadConfig.preset("had-tiny", chunk_size=16, **kwargs))
+        out = tmp_path / cls.__name__
+        model.save_pretrained(out, safe_serialization=True)
+        section.init_from = str(out)
+        state, _ = initial_backbone(section, config)
+        for k, v in model.had.state_dict().items():
+            assert torch.equal(state[k], v), (cls.__name__, k)
+
+
+def test_chunk_size_and_the_spelling_of_the_layout_do_not_count_as_architecture(tmp_path):
+    src = _saved_backbone(tmp_path, "chunk16", seed=5)  # attention_position "last" = 2 of had-tiny's 3 blocks
+    section = ModelSection(preset="had-tiny", overrides={"chunk_size": 32, "attention_position": 2}, init_from=src)
+    state, _ = initial_backbone(section, section.build())
+    assert torch.equal(state["embeddings.weight"], load_file(f"{src}/model.safetensors")["embeddings.weight"])
+    section.overrides["attention_position"] = 0  # a different layout is refused
+    with pytest.raises(ConfigError, match=r"block_types \['gdn', 'gdn', 'attention'\] \(this config: \['attention'"):
+        initial_backbone(section, section.build())
+
+
+def test_weights_that_disagree_with_their_config_are_refused(tmp_path):
+    src = _saved_backbone(tmp_path, "edited", seed=5, intermediate_size=128)
+    cfg = json.loads((tmp_path / "edited" / "config.json").read_text())
+    cfg["intermediate_size"] = HadConfig.preset("had-tiny").intermediate_size  # hand-edited: weights are 128 wide
+    (tmp_path / "edited" / "config.json").write_text(json.dumps(cfg))
+    section = ModelSection(preset="had-tiny", overrides={"chunk_size": 16}, init_from=src)
+    with pytest.raises(CheckpointError, match=r"model.init_from: .*lacks backbone weights \(\d+ missing or mis-shaped"):
+        initial_backbone(section, section.build())
+
+
+def test_a_directory_of_another_model_type_is_named(tmp_path):
+    (tmp_path / "esm").mkdir()
+    (tmp_path / "esm" / "config.json").write_text(json.dumps({"model_type": "esm"}))
+    section = ModelSection(preset="had-tiny", init_from=str(tmp_path / "esm"))
+    with pytest.raises(ConfigError, match="holds a 'esm' model, not a hadna student"):
+        section.init_path()
+
+
+def test_resuming_without_init_from_says_what_to_do(tmp_path, genome_fasta):
+    src = _saved_backbone(tmp_path, "a", seed=5)
+    out = tmp_path / "run"
+    run_pretrain(_config(genome_fasta, out, src, max_steps=2, val_every=0, save_every=1))
+    with pytest.raises(CheckpointError, match="init_weights_sha256: .* -> '<absent>'.*model.init_from must name the "
+                                              "weights the run started from"):
+        run_pretrain(_config(genome_fasta, out, None, max_steps=3, val_every=0, save_every=1), resume=True)
+
+
+def test_a_config_naming_a_model_not_yet_written_still_loads(tmp_path, genome_fasta):
+    cfg = _config(genome_fasta, tmp_path / "run", str(tmp_path / "later" / "final"))  # validate() passes
+    with pytest.raises(ConfigError, match="is not a saved hadna model"):
+        run_pretrain(cfg)

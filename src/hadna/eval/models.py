@@ -46,7 +46,7 @@ from ..errors import CheckpointError, ConfigError
 from ..utils.batching import iter_batches_by_length
 from ..utils.device import resolve_device
 from ..utils.logging import get_logger, quiet_transformers
-from ..utils.weights import load_errors, note_pickled_weights, weights_error
+from ..utils.weights import load_errors, note_pickled_weights, unloaded_weights, weights_error
 from .hf_models import HFEvalModel, PooledClassifier, load_hf
 from .kmer import describe_ks, kmer_frequencies, num_features, parse_ks
 from .model_base import EvalModel, _init_linear_, _pool
@@ -103,19 +103,15 @@ class HadEvalModel(EvalModel):
 
 def _check_had_loading(path: str, info: dict[str, Any]) -> bool:
     """Raise if encoder weights were missing; return whether a stored head was loaded."""
-    missing = [k for k in info.get("missing_keys", []) if not k.startswith("classifier.")]
-    mismatched = [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", [])]
-    bad_mismatch = [k for k in mismatched if not str(k).startswith("classifier.")]
-    if missing or bad_mismatch:
-        shown = ", ".join((missing + bad_mismatch)[:6])
-        raise CheckpointError(f"{path}: the checkpoint lacks encoder weights ({len(missing) + len(bad_mismatch)} "
-                              f"missing or mis-shaped, e.g. {shown}); refusing to evaluate a partly random model")
+    lacking = unloaded_weights(info, fresh_prefix="classifier.")
+    if lacking:
+        raise CheckpointError(f"{path}: the checkpoint lacks encoder weights ({len(lacking)} missing or mis-shaped, "
+                              f"e.g. {', '.join(lacking[:6])}); refusing to evaluate a partly random model")
     unexpected = info.get("unexpected_keys", [])
     if unexpected:
         log.info("%s: ignoring %d stored weights that a classifier does not use (e.g. %s)", path,
                  len(unexpected), ", ".join(sorted(unexpected)[:3]))
-    head_missing = any(k.startswith("classifier.") for k in info.get("missing_keys", []))
-    return not head_missing and not any(str(k).startswith("classifier.") for k in mismatched)
+    return not any(k.startswith("classifier.") for k in unloaded_weights(info))
 
 
 def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, device: torch.device) -> HadEvalModel:

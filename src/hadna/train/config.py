@@ -189,23 +189,35 @@ class ModelSection:
             raise ConfigError(f"model: {exc}") from None
 
     def init_path(self) -> Path | None:
-        """The directory ``init_from`` names (None without one); ConfigError when it is not there."""
+        """The directory ``init_from`` names (None without one); ConfigError when it is not a hadna save.
+
+        Checked when a run starts (:func:`hadna.train.launch.check_inputs`), not when the config is read,
+        so that configs naming a model another stage will write still load."""
         if not self.init_from:
             return None
-        from ..models.pretrained import is_pretrained_name, pretrained_path
+        from ..models.pretrained import available_pretrained, is_pretrained_name, pretrained_path
+        from ..utils.io import read_config_json
 
         if is_pretrained_name(self.init_from):
-            return pretrained_path(self.init_from)
+            try:
+                return pretrained_path(self.init_from)
+            except ConfigError as exc:
+                raise ConfigError(f"model.init_from: {exc}") from None
         path = Path(self.init_from).expanduser()
         if not path.is_dir() or not (path / "config.json").is_file():
+            shipped = ", ".join(f"pretrained:{n}" for n in available_pretrained()) or "none"
             raise ConfigError(f"model.init_from: {self.init_from} is not a saved hadna model (a directory with "
-                              f"config.json and weights, e.g. a pre-training run's final/ or pretrained:NAME; "
-                              f"shipped: hadna.models.pretrained.available_pretrained())")
+                              f"config.json and weights, e.g. a pre-training run's final/; shipped: {shipped})")
+        kind = read_config_json(path / "config.json", "model config").get("model_type")
+        if kind != "hadna":
+            raise ConfigError(f"model.init_from: {self.init_from} holds a {kind!r} model, not a hadna student "
+                              f"(continued pre-training starts from a hadna backbone)")
         return path
 
     def validate(self) -> None:
         self.build()
-        self.init_path()
+        if self.init_from is not None and not isinstance(self.init_from, str):
+            raise ConfigError(f"model.init_from must be a path or pretrained:NAME, got {self.init_from!r}")
 
 
 @dataclass

@@ -108,8 +108,8 @@ def student_summary(task: "HadPretraining", result: "TrainResult") -> dict[str, 
     cfg = task.cfg
     return {**_run_summary(task, result, "pretrain"),
             "student_parameters": sum(p.numel() for p in task.model.student.parameters()),
-            "init_from": ({"source": cfg.model.init_from, "weights_sha256": task.init_digest}
-                          if cfg.model.init_from else None),
+            "init_from": ({"source": cfg.model.init_from, "path": str(cfg.model.init_path()),
+                           "weights_sha256": task.init_digest} if cfg.model.init_from else None),
             "final_train_metrics": result.metrics, "final_val_metrics": result.val_metrics,
             "teacher": {"path": cfg.teacher.path, "layer": cfg.teacher.layer, "cache": cfg.teacher.cache,
                         "layers": cfg.teacher_layers, "tokens": task.plan.spans.family,
@@ -161,6 +161,9 @@ def student_card(task: "HadPretraining", info: dict) -> str:
         teacher = f"none (mode `{mode}` trains without a teacher)"
         licence = ("No teacher was used, so no teacher licence applies; the terms of the pre-training data "
                    "(see below) still do.")
+    if cfg.model.init_from:
+        licence += (f" Training continued from the weights of `{cfg.model.init_from}`, so these weights also "
+                    "inherit whatever terms bind those (see that model's card).")
     return _fill("student", {
         **_common_fields(cfg, info), "preset": mc.preset or "custom", "mode": mode,
         "n_params": info["student_parameters"], "num_gdn_layers": mc.num_gdn_layers,
@@ -174,8 +177,8 @@ def _init_line(info: dict) -> str:
     init = info.get("init_from")
     if not init:
         return f"random (seed {info['config']['train']['seed']})"
-    return (f"continued from `{init['source']}` (backbone weights sha256 `{init['weights_sha256'][:16]}`); "
-            "training heads, optimiser and schedule started fresh")
+    return (f"continued from `{init['source']}` (backbone weights digest `{init['weights_sha256'][:16]}`, "
+            "`hadna.utils.weights.weights_digest`); training heads, optimiser and schedule started fresh")
 
 
 def teacher_card(task: "TeacherTraining", info: dict) -> str:

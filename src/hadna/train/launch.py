@@ -79,6 +79,8 @@ def check_inputs(cfg: Any, need_teacher: bool) -> None:
             raise missing(f"data.{key} file", p, key if key in hints else "bed")
     if need_teacher and cfg.teacher.path and not cfg.teacher.cache:
         check_teacher_path(cfg)
+    if getattr(getattr(cfg, "model", None), "init_from", None):
+        cfg.model.init_path()  # continued pre-training: the starting model must exist and be a hadna save
 
 
 def check_teacher_path(cfg: Any) -> None:

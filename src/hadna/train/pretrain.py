@@ -20,13 +20,13 @@ import torch.nn as nn
 
 from ..data import GenomeWindows
 from ..masking import MaskedBatch
+from ..errors import CheckpointError, ConfigError
 from ..models import HadConfig, HadModel
 from ..objectives import HadPretrainingModel, objective_counts
-from ..errors import CheckpointError, ConfigError
 from ..teachers import Teacher
 from ..utils.logging import get_logger, quiet_transformers
 from ..utils.network import set_hub_offline
-from ..utils.weights import load_errors, note_pickled_weights, weights_digest, weights_error
+from ..utils.weights import load_errors, note_pickled_weights, unloaded_weights, weights_digest, weights_error
 from .config import ModelSection, PretrainConfig, compat_dict
 from .distributed import DistEnv, load_windows
 from .export import export_final
@@ -34,7 +34,6 @@ from .feature_cache import FeatureCache, cache_fingerprint
 from .launch import launch
 from .samples import MaskPlan, plan_for, train_samples, val_samples
 from .trainer import Trainer, TrainResult
-
 
 log = get_logger("train.pretrain")
 
@@ -78,12 +77,22 @@ def model_compat(config: HadConfig) -> dict[str, Any]:
     return {k: getattr(config, k) for k in keys}
 
 
+def init_architecture(config: HadConfig) -> dict[str, Any]:
+    """What a saved backbone must share with the run's config to start it (:func:`initial_backbone`): the
+    architecture fields, with the block order instead of the way it is spelt (``attention_position``), and
+    without ``chunk_size``, an execution setting (the chunked kernel agrees with any chunk to fp32 rounding)."""
+    fields = {k: v for k, v in model_compat(config).items() if k not in ("chunk_size", "attention_position")}
+    return {**fields, "block_types": list(config.block_types)}
+
+
 def initial_backbone(section: ModelSection, config: HadConfig) -> tuple[dict[str, torch.Tensor], str] | None:
     """The backbone weights ``section.init_from`` names, checked against ``config``'s architecture, and their
-    sha256 (:func:`~hadna.utils.weights.weights_digest`); None without ``init_from``.
+    digest (:func:`~hadna.utils.weights.weights_digest`: sha256 of names, dtypes, shapes and values of the
+    fp32 weights); None without ``init_from``.
 
     ConfigError when the saved architecture differs (naming every field), CheckpointError when the weights
-    cannot be read or lack part of the backbone (a partly random start is refused, not filled in).
+    cannot be read or lack part of the backbone (a partly random start is refused, not filled in). Stored
+    heads (a fine-tuned classifier, a masked-LM head) are ignored.
     """
     path = section.init_path()
     if path is None:
@@ -93,24 +102,28 @@ def initial_backbone(section: ModelSection, config: HadConfig) -> tuple[dict[str
         saved = HadConfig.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{where}: cannot read its hadna config ({exc})") from None
-    want, have = model_compat(config), model_compat(saved)
-    diffs = [f"{k} {have[k]!r} (this config: {want[k]!r})" for k in want if have.get(k) != want[k]]
+    want, have = init_architecture(config), init_architecture(saved)
+    diffs = [f"{k} {have.get(k)!r} (this config: {want[k]!r})" for k in want if have.get(k) != want[k]]
     if diffs:
         raise ConfigError(f"{where}: its architecture differs from model.preset {section.preset!r} with "
                           f"model.overrides: " + "; ".join(diffs) + ". Set the preset and overrides to the saved "
                           "model's")
     note_pickled_weights(path, "model.init_from")
     try:
-        with quiet_transformers():
+        with quiet_transformers():  # mis-shaped weights are reported below, not raised with a hidden report
             model, info = HadModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
-                                                   trust_remote_code=False)
+                                                   ignore_mismatched_sizes=True, trust_remote_code=False)
     except load_errors() as exc:
-        raise weights_error(exc, str(path), "backbone weights") from None
-    missing = list(info.get("missing_keys", [])) + [str(m) for m in info.get("mismatched_keys", [])]
-    if missing:
-        raise CheckpointError(f"{where}: the checkpoint lacks backbone weights ({len(missing)} missing or "
-                              f"mis-shaped, e.g. {', '.join(sorted(missing)[:4])}); refusing to start from a "
+        raise weights_error(exc, where, "backbone weights") from None
+    lacking = unloaded_weights(info)
+    if lacking:
+        raise CheckpointError(f"{where}: the checkpoint lacks backbone weights ({len(lacking)} missing or "
+                              f"mis-shaped, e.g. {', '.join(sorted(lacking)[:4])}); refusing to start from a "
                               f"partly random model")
+    unexpected = info.get("unexpected_keys", [])
+    if unexpected:
+        log.info("%s: ignoring %d stored weights that are not the backbone's (e.g. %s)", where, len(unexpected),
+                 ", ".join(sorted(unexpected)[:3]))
     state = model.state_dict()
     return state, weights_digest(state)
 
@@ -244,7 +257,9 @@ class HadPretraining:
         cfg = self.cfg
         return Trainer(self.model, cfg.train, cfg.optim, self.env, batch_fn=self.batch_fn, step_fn=self.step_fn,
                        count_fn=self.count_fn, val_fn=self.val_fn if self.val_ids.shape[0] else None,
-                       tokens_per_step=self.tokens_per_step, compat=self.compat(), name="pretrain")
+                       tokens_per_step=self.tokens_per_step, compat=self.compat(), name="pretrain",
+                       compat_hints={"init_weights_sha256": "model.init_from must name the weights the run started "
+                                     "from (the same directory, or a copy of it) when it resumes"})
 
 
 def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | None = None,
@@ -255,4 +270,4 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False, output_dir: str | No
                   output_dir=output_dir, need_teacher=cfg.objective.uses_teacher and teacher is None)
 
 
-__all__ = ["HadPretraining", "PretrainBatch", "initial_backbone", "load_teacher", "mask_plan", "model_compat", "run_pretrain"]
+__all__ = ["HadPretraining", "PretrainBatch", "init_architecture", "initial_backbone", "load_teacher", "mask_plan", "model_compat", "run_pretrain"]

@@ -88,12 +88,14 @@ def _same_values(a: Any, b: Any) -> bool:
 
 class Trainer:
     """See the module docstring. ``compat``: JSON-able record that must match on resume (model shape,
-    objective, ...); ``tokens_per_step``: input tokens per global step (for the nt/s figure); ``name``:
-    the progress bar's label."""
+    objective, ...); ``compat_hints``: what to do when a given key of it differs on resume (appended to the
+    error); ``tokens_per_step``: input tokens per global step (for the nt/s figure); ``name``: the progress
+    bar's label."""
 
     def __init__(self, model: nn.Module, train: TrainConfig, optim: OptimConfig, env: DistEnv, *,
                  batch_fn: BatchFn, step_fn: StepFn, count_fn: CountFn | None = None, val_fn: ValFn | None = None,
-                 tokens_per_step: int = 0, compat: dict | None = None, name: str = "train"):
+                 tokens_per_step: int = 0, compat: dict | None = None, compat_hints: dict[str, str] | None = None,
+                 name: str = "train"):
         train.validate()
         optim.validate()
         train.check_world_size(env.world_size)
@@ -103,6 +105,7 @@ class Trainer:
         self.name = name
         # normalised through JSON so that tuples/lists compare equal to what a checkpoint stores
         self.compat = json.loads(json.dumps({**(compat or {}), "global_batch_size": train.batch_size}))
+        self.compat_hints = dict(compat_hints or {})
         self.output_dir = Path(train.output_dir)
         self.ckpts = CheckpointManager(self.output_dir / "checkpoints", train.keep_last_checkpoints)
         self.model = model.to(env.device)
@@ -337,8 +340,10 @@ class Trainer:
     def _load(self, ckpt: LoadedCheckpoint) -> None:
         diffs = describe_incompatibility(ckpt.state.get("compat", {}), self.compat)
         if diffs:
+            hints = [hint for key, hint in self.compat_hints.items() if any(d.startswith(f"{key}:") for d in diffs)]
             raise CheckpointError(f"checkpoint {ckpt.path} was written by an incompatible run; differences: "
-                                  + "; ".join(diffs) + ". Use the original config or a new --output-dir")
+                                  + "; ".join(diffs) + ". " + "".join(f"{h}. " for h in hints)
+                                  + "Use the original config or a new --output-dir")
         self._check_fixed_settings(ckpt)
         try:
             self.model.load_state_dict(ckpt.tensors("model", self.env.device), strict=True)
