@@ -200,3 +200,18 @@ def test_a_config_naming_a_model_not_yet_written_still_loads(tmp_path, genome_fa
     cfg = _config(genome_fasta, tmp_path / "run", str(tmp_path / "later" / "final"))  # validate() passes
     with pytest.raises(ConfigError, match="is not a saved hadna model"):
         run_pretrain(cfg)
+
+
+def test_the_readme_override_continues_the_shipped_student_from_the_command_line(tmp_path, genome_fasta, capsys):
+    """``model.init_from=pretrained:NAME objective.mode=mlm`` as the README writes it (a colon in the value)."""
+    import yaml
+
+    data = config_dict(genome_fasta, None, tmp_path / "ignored", mode="had")
+    data["model"] = {"preset": "had-tiny"}
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    rc = cli_main(["pretrain", "--config", str(cfg), "model.preset=had-1m", "model.init_from=pretrained:had-1m-primates",
+                   "objective.mode=mlm", "train.max_steps=1", "train.val_every=0", "--output-dir", str(tmp_path / "out")])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "final" / "training_summary.json").read_text())
+    assert summary["init_from"]["source"] == "pretrained:had-1m-primates" and summary["student_parameters"] == 1_096_480
