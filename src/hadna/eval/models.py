@@ -103,7 +103,8 @@ class HadEvalModel(EvalModel):
 
 def _check_had_loading(path: str, info: dict[str, Any]) -> bool:
     """Raise if encoder weights were missing; return whether a stored head was loaded."""
-    lacking = unloaded_weights(info, fresh_prefix="classifier.")
+    unloaded = unloaded_weights(info)
+    lacking = [k for k in unloaded if not k.startswith("classifier.")]
     if lacking:
         raise CheckpointError(f"{path}: the checkpoint lacks encoder weights ({len(lacking)} missing or mis-shaped, "
                               f"e.g. {', '.join(lacking[:6])}); refusing to evaluate a partly random model")
@@ -111,7 +112,7 @@ def _check_had_loading(path: str, info: dict[str, Any]) -> bool:
     if unexpected:
         log.info("%s: ignoring %d stored weights that a classifier does not use (e.g. %s)", path,
                  len(unexpected), ", ".join(sorted(unexpected)[:3]))
-    return not any(k.startswith("classifier.") for k in unloaded_weights(info))
+    return len(lacking) == len(unloaded)  # no classifier weight among the unloaded: the stored head was loaded
 
 
 def load_had(spec: ModelSpec, num_labels: int, seed: int, random_init: bool, device: torch.device) -> HadEvalModel:

@@ -214,8 +214,8 @@ class RunPlan:
     recorded embedding nt/s, since a probe's later seeds reuse the embeddings of its first); ``checkpoints``:
     seed -> the last saved epoch of each of its unfinished fine-tuning runs (units and grid points, in
     directory order); ``running``: the process that holds the run's lock now, if one does; ``problem``: why
-    the run would refuse to start; ``steps``: :func:`~hadna.eval.plan.fewest_steps` where seeds are left. Planning checks what the record says (task, settings, data, kind of
-    model and pooling) and, given ``weights_digest``, whether loaded weights are still those of the
+    the run would refuse to start; ``steps``: :func:`~hadna.eval.plan.fewest_steps` where seeds are left.
+    Planning checks what the record says (task, settings, data, kind of model and pooling) and, given ``weights_digest``, whether loaded weights are still those of the
     recorded seeds.
     """
 

@@ -156,13 +156,15 @@ class HadPretraining:
         self.model = HadPretrainingModel(HadModel(self.model_config), obj, teacher_dim=self.teacher_dim)
         # continued pre-training: the backbone replaced after the random init, so the heads' init is the same
         # as without init_from (a resumed run then overwrites everything from its checkpoint)
-        self.init_digest: str | None = None
+        # init_from: what the summary and card record, resolved once here (not again at export, hours later)
+        self.init_from: dict[str, str] | None = None
         init = initial_backbone(cfg.model, self.model_config)
         if init is not None:
-            state, self.init_digest = init
+            state, digest = init
             self.model.student.load_state_dict(state, strict=True)
-            log.info("student backbone initialised from %s (weights sha256 %s...)", cfg.model.init_from,
-                     self.init_digest[:12])
+            self.init_from = {"source": cfg.model.init_from, "path": str(cfg.model.init_path()),
+                              "weights_sha256": digest}
+            log.info("student backbone initialised from %s (weights sha256 %s...)", cfg.model.init_from, digest[:12])
         self._val_batches: list[PretrainBatch] | None = None
 
     # ------------------------------------------------------------------ the batch source
@@ -245,8 +247,8 @@ class HadPretraining:
             objective.pop("distill_layers")  # records of runs from before multi-layer distillation stay compatible
         plan = self.plan.describe()
         extra = {"mask_plan": plan} if plan != MaskPlan(cfg.masking.mask_ratio).describe() else {}
-        if self.init_digest is not None:  # only when set: records of runs from before init_from stay compatible
-            extra["init_weights_sha256"] = self.init_digest
+        if self.init_from is not None:  # only when set: records of runs from before init_from stay compatible
+            extra["init_weights_sha256"] = self.init_from["weights_sha256"]
         return {**extra, "recipe": "pretrain", "model": model_compat(self.model_config), "objective": objective,
                 "teacher_dim": self.teacher_dim, "teacher_layer": cfg.teacher.layer if cfg.objective.uses_teacher else None,
                 "mask_ratio": cfg.masking.mask_ratio, "window_length": cfg.data.window_length,

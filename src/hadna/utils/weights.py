@@ -50,12 +50,11 @@ def note_pickled_weights(directory: str | os.PathLike, what: str) -> None:
                     what, directory, ", ".join(f.name for f in files))
 
 
-def unloaded_weights(info: Mapping[str, Any], fresh_prefix: str | None = None) -> list[str]:
+def unloaded_weights(info: Mapping[str, Any]) -> list[str]:
     """Names of the weights that ``from_pretrained(..., output_loading_info=True)`` reported missing or
-    mis-shaped (``ignore_mismatched_sizes=True`` puts the latter in ``mismatched_keys`` as tuples), except
-    those under ``fresh_prefix`` (a head that is meant to start fresh)."""
+    mis-shaped (``ignore_mismatched_sizes=True`` puts the latter in ``mismatched_keys`` as tuples)."""
     names = [*info.get("missing_keys", []), *(k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", []))]
-    return [str(k) for k in names if not (fresh_prefix and str(k).startswith(fresh_prefix))]
+    return [str(k) for k in names]
 
 
 def weights_error(exc: BaseException, where: str, what: str = "weights") -> CheckpointError:
