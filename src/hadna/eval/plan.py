@@ -244,14 +244,15 @@ def split_of(base: dict[str, Split], ref: Ref) -> Split:
 # Cost
 # ------------------------------------------------------------------------------------------------
 
-def estimate_cost(data: TaskData, cfg: ProtocolConfig) -> dict[str, int]:
+def estimate_cost(data: TaskData, cfg: ProtocolConfig, base: dict[str, Split] | None = None) -> dict[str, int]:
     """Nucleotides the run will push through the model (for a log line before a long run).
 
     ``embed_nt`` (probe: every sequence used by some seed, once) or ``train_nt`` (fine-tuning: all epochs, grid points,
-    folds and seeds, assuming no early stop) plus ``eval_nt`` (validation every epoch, test once).
+    folds and seeds, assuming no early stop) plus ``eval_nt`` (validation every epoch, test once). ``base``: the
+    plan's :func:`base_splits`, when the caller has them.
     """
     eff = cfg.resolve(data)
-    base, _ = base_splits(data, cfg)
+    base = base if base is not None else base_splits(data, cfg)[0]
     seeds = eff["seeds"]
     units = make_units(data, cfg, seeds[0], base)
 

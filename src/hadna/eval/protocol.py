@@ -263,8 +263,9 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
             _check_same_weights(spec, cfg, recorded, {"encoder_sha256": weights_digest(spec)})
         except HadnaError as exc:  # other weights now, or the model no longer loads
             problem = str(exc)
-    cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining)) if remaining else {}
-    steps = fewest_steps(data, cfg) if remaining else None
+    base = base_splits(data, cfg)[0] if remaining else None  # built once for both estimates
+    cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining), base) if remaining else {}
+    steps = fewest_steps(data, cfg, base) if remaining else None
     totals = [r.timings["total"] for r in finished if "total" in r.timings]
     rates = [r.nt_per_s for r in finished if r.nt_per_s]
     per_seed = float(np.mean(totals)) if totals else None

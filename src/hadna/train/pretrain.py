@@ -111,8 +111,9 @@ def initial_backbone(section: ModelSection, config: HadConfig) -> tuple[dict[str
     note_pickled_weights(path, "model.init_from")
     try:
         with quiet_transformers():  # mis-shaped weights are reported below, not raised with a hidden report
-            model, info = HadModel.from_pretrained(path, dtype=torch.float32, output_loading_info=True,
-                                                   ignore_mismatched_sizes=True, trust_remote_code=False)
+            model, info = HadModel.from_pretrained(path, config=saved, dtype=torch.float32,
+                                                   output_loading_info=True, ignore_mismatched_sizes=True,
+                                                   trust_remote_code=False)
     except load_errors() as exc:
         raise weights_error(exc, where, "backbone weights") from None
     lacking = unloaded_weights(info)
