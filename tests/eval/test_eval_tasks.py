@@ -117,6 +117,21 @@ def test_task_from_cli_options(tmp_path):
         task_from_args(p.parse_args(["--test-file", "t.csv"]))
 
 
+def test_a_task_of_your_own_fine_tunes_with_one_recipe_unless_it_sets_a_grid(tmp_path):
+    p = argparse.ArgumentParser()
+    add_task_arguments(p)
+    (cli,) = task_from_args(p.parse_args(["--train-file", str(tmp_path / "mine.csv")]))
+    f = tmp_path / "task.yaml"
+    f.write_text("name: mine\nfiles: {train: a.csv}\n")
+    for spec in (cli, task_from_yaml(f)):
+        assert (spec.lr_grid, spec.batch_size_grid) == ((1e-3,), (32,))
+    f.write_text("name: mine\nfiles: {train: a.csv}\nlr_grid: [2e-3, 5e-4]\nbatch_size_grid: [8]\n")
+    assert (task_from_yaml(f).lr_grid, task_from_yaml(f).batch_size_grid) == ((2e-3, 5e-4), (8,))
+    # the registry's tasks keep their published grids, its own offline GB samples included
+    assert len(get_task("H3").lr_grid) * len(get_task("H3").batch_size_grid) > 1
+    assert get_task("human_ocr_ensembl_sample").batch_size_grid == TaskSpec.batch_size_grid
+
+
 def test_a_split_named_train_file_names_the_task_after_its_folder(tmp_path):
     p = argparse.ArgumentParser()
     add_task_arguments(p)

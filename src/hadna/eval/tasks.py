@@ -341,11 +341,17 @@ for _name, _classes, _group in [("human_ensembl_regulatory_sample", ("enhancer",
 # Custom tasks: YAML files and CLI options
 # ------------------------------------------------------------------------------------------------
 
+#: fine-tuning defaults of a task read from a file or the command line (the shared benchmark's recipe)
+CUSTOM_LR_GRID: tuple[float, ...] = (1e-3,)
+CUSTOM_BATCH_SIZE_GRID: tuple[int, ...] = (32,)
+
+
 def task_from_dict(data: dict[str, Any], *, base_dir: str | Path | None = None, where: str = "") -> TaskSpec:
     """Build a custom :class:`TaskSpec` from a mapping (unknown keys and bad types are ConfigErrors).
 
     Defaults for a custom task: benchmark ``custom``, metric ``accuracy``, no length limit, classes
-    inferred from the data. A relative ``path`` (and relative ``files``) are resolved against
+    inferred from the data, fine-tuning at lr :data:`CUSTOM_LR_GRID` and batch :data:`CUSTOM_BATCH_SIZE_GRID`
+    (one grid point: hadna's benchmark recipe, not the published benchmarks' grids). A relative ``path`` (and relative ``files``) are resolved against
     ``base_dir`` when given (the YAML file's directory), so a task file can sit next to its data.
     """
     data = dict(data)
@@ -353,6 +359,9 @@ def task_from_dict(data: dict[str, Any], *, base_dir: str | Path | None = None, 
     data.setdefault("num_classes", None)
     data.setdefault("max_length", None)
     data.setdefault("metric", "accuracy")
+    # hadna's own fine-tuning recipe rather than the published benchmarks' grids (docs/design.md section 9)
+    data.setdefault("lr_grid", list(CUSTOM_LR_GRID))
+    data.setdefault("batch_size_grid", list(CUSTOM_BATCH_SIZE_GRID))
     if base_dir is not None:
         base = Path(base_dir)
         path = data.get("path", "")
