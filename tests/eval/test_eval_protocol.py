@@ -442,6 +442,24 @@ def test_an_lp_ft_record_from_before_head_dropout_is_not_resumed(tmp_path):
     assert "head_dropout" in plan_run(data, TINY, ProtocolConfig(seeds=[1, 2], **cfg), out).problem
 
 
+def test_a_record_of_the_old_custom_task_grid_is_refused_naming_the_grid(tmp_path):
+    """Tasks of your own used to fine-tune over the dataclass grid; their records are refused, naming the
+    settings inside the fine-tuning protocol that differ and why."""
+    data = make_task(tmp_path, n_train=60, n_test=20)
+    out = tmp_path / "grid.json"
+    cfg = dict(mode="finetune", epochs=1, patience=None)
+    run_protocol(data, TINY, ProtocolConfig(seeds=[1], **cfg), out)
+    rec = json.loads(out.read_text())
+    assert (rec["config"]["effective"]["finetune"]["lr_grid"],
+            rec["config"]["effective"]["finetune"]["batch_size_grid"]) == ([1e-3], [32])
+    rec["config"]["effective"]["finetune"].update(lr_grid=[1e-3, 2e-3], batch_size_grid=[128, 256])
+    out.write_text(json.dumps(rec))  # as recorded before the custom defaults changed
+    with pytest.raises(ConfigError, match=r"as run, finetune\.batch_size_grid: \[128, 256\] -> \[32\]; "
+                                          r"as run, finetune\.lr_grid: \[0\.001, 0\.002\] -> \[0\.001\]\).*"
+                                          r"a task of your own recorded before"):
+        run_protocol(data, TINY, ProtocolConfig(seeds=[1, 2], **cfg), out)
+
+
 def test_set_head_dropout_needs_a_head_hadna_knows(tmp_path):
     from hadna.eval.models import KmerEvalModel
 

@@ -50,8 +50,12 @@ def add_protocol_arguments(p: argparse.ArgumentParser, with_mode: bool = True) -
     g.add_argument("--seeds", default=None, metavar="N|LIST",
                    help="N = the task's first N protocol seeds; a comma list (1,2,5 or 7,) = those seeds")
     g.add_argument("--epochs", type=int, default=None, help="maximum fine-tuning epochs (default: the task's)")
-    g.add_argument("--lr", type=float, default=None, help="fixed learning rate (default: the task's grid, searched on validation; 1e-3 for a task of your own)")
-    g.add_argument("--batch-size", type=int, default=None, help="fixed batch size (default: the task's grid; 32 for a task of your own)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="fixed learning rate (default: the task's grid, searched on validation; 1e-3 for a task "
+                        "of your own unless its YAML sets lr_grid)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="fixed batch size (default: the task's grid; 32 for a task of your own unless its YAML "
+                        "sets batch_size_grid)")
     g.add_argument("--lr-grid", default=None, metavar="LIST", help="learning rates to search, e.g. 1e-3,2e-3")
     g.add_argument("--batch-size-grid", default=None, metavar="LIST", help="batch sizes to search, e.g. 128,256")
     g.add_argument("--patience", type=int, default=None,

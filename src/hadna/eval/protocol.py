@@ -304,9 +304,14 @@ def _compatible(old: RunRecord, new_protocol: dict[str, Any], effective: dict[st
     diff = protocol_differences(before, new_protocol, defaults) or effective_differences(
         old.config.get("effective", {}), effective)
     if diff:
-        only_c_grid = all(d.startswith("probe_c_grid:") for d in diff)
-        hint = (f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
-                if only_c_grid and before.get("probe_c_grid") else "")
+        hint = ""
+        if all(d.startswith("probe_c_grid:") for d in diff) and before.get("probe_c_grid"):
+            hint = f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
+        elif all(d.startswith(("as run, finetune.lr_grid:", "as run, finetune.batch_size_grid:")) for d in diff):
+            hint = ("; if this is a task of your own recorded before such tasks fine-tuned at one lr and batch (lr "
+                    "1e-3, batch 32) by default, its seeds ran the grid above and new seeds would not be comparable "
+                    "with them: start a new --output-dir with the grid's --lr-grid and --batch-size-grid, or this "
+                    "default")
         raise ConfigError(f"{path} holds a run with other settings ({'; '.join(diff[:4])}); use another --output-dir, "
                           f"or --overwrite to start again{hint}")
 

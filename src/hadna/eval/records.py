@@ -192,8 +192,15 @@ def effective_differences(before: dict[str, Any], now: dict[str, Any]) -> list[s
     if not before or not now:
         return []
     a, b = core(before), core(now)
-    return [f"as run, {k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-            if _canonical(a.get(k)) != _canonical(b.get(k))]
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):  # name the settings inside, e.g. "finetune.lr_grid"
+            out += [f"as run, {k}.{j}: {x.get(j)!r} -> {y.get(j)!r}" for j in sorted(set(x) | set(y))
+                    if _canonical(x.get(j)) != _canonical(y.get(j))]
+        elif _canonical(x) != _canonical(y):
+            out.append(f"as run, {k}: {x!r} -> {y!r}")
+    return out
 
 
 def _canonical(value: Any) -> Any:
