@@ -16,7 +16,9 @@ registers: the stock counter scores them 0; element-wise work counts zero, so
 * ``mlm-step-1kb``: the same step for the MLM baseline (no teacher, no decoder);
 * ``forward-1kb``: the backbone's forward without gradients, B8 x 1 kb;
 * ``finetune-100bp`` / ``finetune-300bp``: one fine-tuning step (tokenisation, forward, cross-entropy,
-  backward, AdamW) through the evaluation harness' model, 32 random sequences;
+  backward, AdamW) through the evaluation harness' model, 32 random sequences, as one batch;
+* ``finetune-500bp``: the same at 500 bp (the histone-mark tasks), split into micro-batches of at most
+  ``CPU_BATCH_NT`` padded nucleotides with gradient accumulation, as the harness runs it on a CPU;
 * ``embed-100bp`` / ``embed-500bp``: pooled features of 256 random 100-bp / 128 random 500-bp sequences
   (the probe's and ``hadna embed``'s path; 500 bp is the length of the histone-mark tasks).
 
@@ -104,8 +106,11 @@ def pretrain_workloads(root: Path, batch: int) -> dict[str, tuple[Callable[[], N
 def model_workloads(batch: int) -> dict[str, tuple[Callable[[], None], int]]:
     import torch
 
+    import numpy as np
+
     from hadna.eval.models import load_eval_model, parse_model_spec
     from hadna.models import HadConfig, HadModel
+    from hadna.utils.batching import micro_batches
 
     torch.manual_seed(0)
     backbone = HadModel(HadConfig.preset("had-1m")).eval()
@@ -129,6 +134,19 @@ def model_workloads(batch: int) -> dict[str, tuple[Callable[[], None], int]]:
             o.step()
 
         out[f"finetune-{length}bp"] = (ft_step, 32 * length)
+    model = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu").train()
+    opt = torch.optim.AdamW([p for p in model.module.parameters() if p.requires_grad], lr=1e-4)
+    seqs500, labels500 = random_sequences(32, 500, 500), torch.arange(32) % 2
+    parts = micro_batches(np.arange(32), np.full(32, 500), model.batch_nt_cap)  # the harness' split
+
+    def ft_step_micro(m=model, o=opt, s=seqs500) -> None:
+        o.zero_grad(set_to_none=True)
+        for part in parts:  # summed losses / batch size: the batch's gradient
+            logits = m.logits([s[i] for i in part]).float()
+            (torch.nn.functional.cross_entropy(logits, labels500[part], reduction="sum") / 32).backward()
+        o.step()
+
+    out["finetune-500bp"] = (ft_step_micro, 32 * 500)
     embedder = load_eval_model(parse_model_spec("preset:had-1m"), 2, seed=0, device="cpu").eval()
     for length, n in ((100, 256), (500, 128)):
         emb_seqs = random_sequences(n, length, 7)
