@@ -18,6 +18,8 @@ examples:
   hadna finetune --model preset:had-1m --task gue_prom_core_all --data-dir ../shared/data/benchmarks \\
       --mode probe --seeds 3 --max-train-samples 5000
   hadna finetune --model runs/pretrain/final --task human_enhancers_cohn --data-dir ~/.genomic_benchmarks
+  hadna finetune --model pretrained:had-1m-primates --train-file train.csv --test-file test.csv --seeds 3
+      # a file of your own: lr 1e-3, batch 32, up to 10 epochs (--lr-grid/--batch-size-grid for a grid)
   hadna finetune --model hf:path/to/nt-checkpoint --train-file train.csv --test-file test.csv --epochs 3
 """
 
