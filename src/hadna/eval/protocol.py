@@ -64,6 +64,7 @@ from .probe import fit_probe
 from .records import (RunRecord, SeedResult, effective_differences, needs_weights_check, protocol_differences, same_data,
                       weights_problem)
 from .task_data import Split, TaskData
+from .tasks import CUSTOM_BATCH_SIZE_GRID, CUSTOM_LR_GRID
 
 log = get_logger("eval.protocol")
 
@@ -215,8 +216,8 @@ class RunPlan:
     seed -> the last saved epoch of each of its unfinished fine-tuning runs (units and grid points, in
     directory order); ``running``: the process that holds the run's lock now, if one does; ``problem``: why
     the run would refuse to start; ``steps``: :func:`~hadna.eval.plan.fewest_steps` where seeds are left.
-    Planning checks what the record says (task, settings, data, kind of model and pooling) and, given ``weights_digest``, whether loaded weights are still those of the
-    recorded seeds.
+    Planning checks what the record says (task, settings, data, kind of model and pooling) and, given
+    ``weights_digest``, whether loaded weights are still those of the recorded seeds.
     """
 
     seeds: list[int]
@@ -263,9 +264,11 @@ def plan_run(data: TaskData, spec: ModelSpec, cfg: ProtocolConfig, out_path: str
             _check_same_weights(spec, cfg, recorded, {"encoder_sha256": weights_digest(spec)})
         except HadnaError as exc:  # other weights now, or the model no longer loads
             problem = str(exc)
-    base = base_splits(data, cfg)[0] if remaining else None  # built once for both estimates
-    cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining), base) if remaining else {}
-    steps = fewest_steps(data, cfg, base) if remaining else None
+    cost, steps = {}, None
+    if remaining:
+        base = base_splits(data, cfg)[0]  # built once for both estimates
+        cost = estimate_cost(data, dataclasses.replace(cfg, seeds=remaining), base)
+        steps = fewest_steps(data, cfg, base)
     totals = [r.timings["total"] for r in finished if "total" in r.timings]
     rates = [r.nt_per_s for r in finished if r.nt_per_s]
     per_seed = float(np.mean(totals)) if totals else None
@@ -308,10 +311,10 @@ def _compatible(old: RunRecord, new_protocol: dict[str, Any], effective: dict[st
         if all(d.startswith("probe_c_grid:") for d in diff) and before.get("probe_c_grid"):
             hint = f"; to resume it, pass --probe-c-grid {','.join(f'{c:g}' for c in before['probe_c_grid'])}"
         elif all(d.startswith(("as run, finetune.lr_grid:", "as run, finetune.batch_size_grid:")) for d in diff):
-            hint = ("; if this is a task of your own recorded before such tasks fine-tuned at one lr and batch (lr "
-                    "1e-3, batch 32) by default, its seeds ran the grid above and new seeds would not be comparable "
-                    "with them: start a new --output-dir with the grid's --lr-grid and --batch-size-grid, or this "
-                    "default")
+            hint = (f"; if this is a task of your own recorded before such tasks fine-tuned at one lr and batch (lr "
+                    f"{CUSTOM_LR_GRID[0]:g}, batch {CUSTOM_BATCH_SIZE_GRID[0]}) by default, its seeds ran the grid "
+                    f"above and new seeds would not be comparable with them: start a new --output-dir with the "
+                    f"grid's --lr-grid and --batch-size-grid, or this default")
         raise ConfigError(f"{path} holds a run with other settings ({'; '.join(diff[:4])}); use another --output-dir, "
                           f"or --overwrite to start again{hint}")
 

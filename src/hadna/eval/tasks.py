@@ -352,8 +352,9 @@ def task_from_dict(data: dict[str, Any], *, base_dir: str | Path | None = None, 
     Defaults for a custom task: benchmark ``custom``, metric ``accuracy``, no length limit, classes
     inferred from the data, fine-tuning at lr :data:`CUSTOM_LR_GRID` and batch :data:`CUSTOM_BATCH_SIZE_GRID`
     (one grid point: hadna's benchmark lr and batch, not the published benchmarks' grids), also for a YAML
-    that names a registry ``benchmark``: every task read here is one of the user's own. A relative ``path`` (and relative ``files``) are resolved against
-    ``base_dir`` when given (the YAML file's directory), so a task file can sit next to its data.
+    that names a registry ``benchmark``: every task read here is one of the user's own. A relative ``path``
+    (and relative ``files``) are resolved against ``base_dir`` when given (the YAML file's directory), so a
+    task file can sit next to its data.
     """
     data = dict(data)
     data.setdefault("benchmark", "custom")
