@@ -323,6 +323,18 @@ def test_partial_gb_tsv_with_seq_column_and_cross_validation(tmp_path):
     assert sum(len(te) for _, te in folds) == len(data.train)
 
 
+def test_gb_samples_come_held_out_and_cross_validated_from_the_same_rows(tmp_path):
+    d = tmp_path / "genomic_benchmarks_partial" / "human_ocr_ensembl_sample"
+    write_csv(d / "train.tsv", [(s, y) for s, y in BALANCED * 3], header=("seq", "label"), sep="\t")
+    held, cv = load_task("human_ocr_ensembl_sample", tmp_path), load_task("human_ocr_ensembl_sample_cv", tmp_path)
+    assert held.test is not None and not held.needs_cross_validation
+    assert len(held.train) + len(held.test) == len(cv.train) == 3 * len(BALANCED)
+    assert cv.test is None and cv.needs_cross_validation
+    folds = cv.folds(seed=1)
+    assert len(folds) == 5 and sorted(np.concatenate([te.labels for _, te in folds]).tolist()) == \
+        sorted(cv.train.labels.tolist())  # every row is tested exactly once per seed
+
+
 def test_table_without_test_file_holds_out_a_fixed_stratified_test_set(tmp_path):
     rows = [(("ACGT" if i % 2 else "GGCC") * (1 + i % 3), i % 2) for i in range(50)]
     write_csv(tmp_path / "train.csv", rows)
