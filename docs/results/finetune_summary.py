@@ -13,7 +13,9 @@ Where the numbers come from (nothing is typed in except H4's seed 1, see below):
   in docs/results.md, whose report rounded 0.59749...): the probes of all 18 tasks and the fine-tunes of the four promoter
   tasks and H3;
 - H4: seeds 2-3 from the run JSONs; seed 1 from docs/results.md's H4 table (its folder was lost).
-A task enters the summary only when HAD, MLM and random init each have 3 fine-tuning seeds.
+A task enters the summary only when HAD, MLM and random init each have 3 fine-tuning seeds. The GB regulatory
+and OCR samples enter cross-validated (their `_cv` variants, fine-tunes and probes from the run JSONs) in
+place of their 20% holdout once those fine-tunes have 3 seeds of every student.
 """
 
 from __future__ import annotations
@@ -37,11 +39,21 @@ def load() -> dict[str, dict[str, float]]:
     with open(ROOT / "docs/results/shared_eval.csv", newline="") as fh:
         snapshot = {r["task"]: r for r in csv.DictReader(fh)}
     seeds: dict[tuple[str, str], list[float]] = {}
+    cv_probes: dict[str, dict[str, float]] = {}
     for rec in load_records([ROOT / "docs/results/runs"]):
         if rec.mode == "finetune" and rec.model in STUDENTS:
             seeds[(rec.task, rec.model)] = rec.values("mcc")
             if rec.task == "gue_emp_H4" and 1 not in rec.done_seeds:  # typed in only while its record is lost
                 seeds[(rec.task, rec.model)].insert(0, H4_SEED1[rec.model])
+        elif rec.mode == "probe" and rec.model in PROBES and rec.task.endswith("_cv") and len(rec.values("mcc")) >= 3:
+            cv_probes.setdefault(rec.task, {})[rec.model] = st.mean(rec.values("mcc"))
+    # a cross-validated variant (docs/results/probe_summary.py) takes its holdout task's place, in place, once
+    # every student has 3 fine-tuning seeds of it and both probes ran
+    for task, probes in cv_probes.items():
+        held_out = task.removesuffix("_cv")
+        if len(probes) == len(PROBES) and all(len(seeds.get((task, m), [])) >= 3 for m in STUDENTS):
+            snapshot = {(task if t == held_out else t): ({**r, **{f"{p} / probe mean": v for p, v in probes.items()}}
+                                                       if t == held_out else r) for t, r in snapshot.items()}
     table = {}
     for task, row in snapshot.items():
         cells = {}
