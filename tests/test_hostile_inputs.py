@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 import torch
 
-from hadna.cli import main
+from hadna.cli import build_parser, main
+from hadna.errors import HadnaError
 
 REPO = Path(__file__).resolve().parents[1]
 MARKER_ENV = "HADNA_TEST_MARKER"
@@ -463,6 +464,32 @@ CASES = {
     "embed-columns-sequence-and-seq": (lambda t, m: ["embed", "--model", "preset:had-tiny", "--input",
                                                      _csv(t / "two.csv", "sequence,seq\nACGT,GGGG\n"), "--out", t / "e.npy"],
                                        "2 columns could hold the sequences"),
+    # an output path through an existing file: one line naming the file, not an OSError traceback
+    "output-dir-is-a-file": (lambda t, m: ["finetune", "--model", "kmer", "--mode", "probe", "--seeds", "1",
+                                           "--train-file", _csv(t / "ok.csv", "sequence,label\n" + "ACGT,0\nACGA,1\n" * 10),
+                                           "--output-dir", _csv(t / "taken", "x")],
+                             "taken: is a file, where a folder is needed"),
+    "embed-out-under-a-file": (lambda t, m: ["embed", "--model", "preset:had-tiny", "--input", _fa_gz(t / "in.fa.gz"),
+                                             "--out", _csv(t / "taken", "x") / "sub" / "e.npy"],
+                               "taken: is a file, where a folder is needed"),
+    "report-on-a-folder-without-run-records": (lambda t, m: ["report", _csv(t / "DONE.json", '{"results": "r.md"}').parent],
+                                               "no run JSON files"),
+    "seeds-negative": (lambda t, m: ["finetune", "--model", "kmer", "--train-file", _csv(t / "ok.csv", "sequence,label\n"
+                                     + "ACGT,0\nACGA,1\n" * 10), "--seeds=-1,2"], "seeds must be >= 0"),
+    "seeds-empty-item": (lambda t, m: ["finetune", "--model", "kmer", "--train-file", _csv(t / "ok.csv", "sequence,label\n"
+                                       + "ACGT,0\nACGA,1\n" * 10), "--seeds", "1,,2"], "an empty item between commas"),
+    "weight-decay-negative": (lambda t, m: ["finetune", "--model", "preset:had-tiny", "--weight-decay", "-5", "--train-file",
+                                            _csv(t / "ok.csv", "sequence,label\n" + "ACGT,0\nACGA,1\n" * 10)],
+                              "weight_decay must be >= 0"),
+    "embed-text-without-a-header": (lambda t, m: ["embed", "--model", "preset:had-tiny", "--input",
+                                                  _csv(t / "plain.fa", "ACGTACGT\n"), "--out", t / "new" / "e.npy"],
+                                    "plain.fa, line 1: sequence data before the first '>'"),
+    "info-unknown-preset": (lambda t, m: ["info", "--preset", "nope"], "unknown preset 'nope'"),
+    "override-typo-names-the-override": (lambda t, m: ["pretrain", "--config", REPO / "configs" / "tiny.yaml",
+                                                       "train.max_step=3"],
+                                         "command-line override train.max_step=3: unknown config key"),
+    "run-given-a-benchmark-config": (lambda t, m: ["run", REPO / "configs" / "benchmark_cpu_smoke.yaml"],
+                                     "run it with `hadna benchmark --config"),
     # cases that already worked before issue 13 (kept so that they stay that way)
     "missing-train-file": (lambda t, m: ["finetune", "--model", "preset:had-tiny", "--train-file", t / "nope.csv"],
                            "train file not found"),
@@ -516,6 +543,18 @@ def test_hostile_input(case, tmp_path, capsys, had_dir):
         return
     assert_one_line_error(rc, err, match)
     assert after == before, "a failed command changed or left files"
+
+
+def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path, capsys):
+    argv = ["report", str(_csv(tmp_path / "s.json", '{"recipe": "pretrain"}'))]
+    rc, _, err = run_cli(capsys, argv)
+    assert_one_line_error(rc, err, "not a hadna run record")
+    for debug_argv in (["--debug", *argv], [*argv, "--debug"]):
+        with pytest.raises(HadnaError, match="not a hadna run record"):
+            main(debug_argv)
+    args = build_parser().parse_args(["report", "x.json"])
+    assert (args.debug, args.verbose) == (False, False)  # the command's switches do not reset the top level
+    assert build_parser().parse_args(["-v", "report", "x.json"]).verbose is True
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,6 +35,23 @@ def test_atomic_path_leaves_the_old_file_on_error(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_atomic_path_removes_the_folders_it_made_for_a_failed_write(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "new" / "sub" / "e.npy") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "kept" / "new" / "e.npy"):
+            (tmp_path / "kept" / "new" / "other.txt").write_text("another writer's")  # not empty: stays
+            raise RuntimeError("crash")
+    assert sorted(p.name for p in (tmp_path / "kept" / "new").iterdir()) == ["other.txt"]
+    with atomic_path(tmp_path / "ok" / "a.txt") as tmp:
+        tmp.write_text("done")
+    assert (tmp_path / "ok" / "a.txt").read_text() == "done"
+
+
 def test_atomic_directory_replaces_a_whole_directory(tmp_path):
     out = tmp_path / "final"
     out.mkdir()

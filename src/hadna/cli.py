@@ -5,7 +5,8 @@ Each subcommand lives in :mod:`hadna.commands.<name>` and provides ``HELP`` (one
 transformers) inside ``run`` only, so ``hadna --help`` is quick.
 
 User mistakes raise :class:`hadna.errors.HadnaError`; they are printed as one ``hadna: error: ...``
-line with exit code 2, never as a traceback (``--debug`` shows the traceback).
+line with exit code 2, never as a traceback (``--debug``, before or after the command, shows the
+traceback). So are operating-system errors on a path (an output folder that is a file, no permission).
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hadna {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="more logging")
+    # the same two switches after the command (`hadna finetune ... --debug`); SUPPRESS keeps the top-level
+    # value when a command's line does not give them
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks for errors")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="more logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, module_name in COMMANDS:
         module = importlib.import_module(f"hadna.commands.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
@@ -85,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hadna: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the user gave that cannot be created, read or written (an output
+        if args.debug or exc.filename is None:  # folder that is a file, no permission, a full disk)
+            raise
+        what = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # mkdir through (or onto) a file
+            import os
+            path = os.fspath(exc.filename)
+            while path and not os.path.exists(path):
+                path = os.path.dirname(path)
+            if path and os.path.isfile(path):
+                exc.filename, what = path, "is a file, where a folder is needed"
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+        print(f"hadna: error: {where}: {what} (--debug shows the traceback)", file=sys.stderr)
+        return HadnaError.exit_code
     except KeyboardInterrupt:
         print("hadna: interrupted", file=sys.stderr)
         return 130

@@ -191,6 +191,16 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
-        if path is not None:
-            raise ConfigError(f"{path}: {exc}") from None
-        raise
+        raise located(exc, path, overrides) from None
+
+
+def located(exc: ConfigError, path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ConfigError:
+    """``exc`` prefixed with where the bad setting came from: the ``key=value`` override whose key (or last
+    part of it) the message quotes, else the config file (naming the overrides applied to it)."""
+    keys = {o: o.split("=", 1)[0].strip() for o in overrides}
+    named = [o for o, k in keys.items() if repr(k) in str(exc) or repr(k.rsplit(".", 1)[-1]) in str(exc)]
+    if named:
+        return ConfigError(f"command-line override {named[0]}: {exc}")
+    if path is None:
+        return exc
+    return ConfigError(f"{path}{' with ' + ' '.join(overrides) if overrides else ''}: {exc}")

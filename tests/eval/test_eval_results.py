@@ -115,6 +115,20 @@ def test_merged_table_side_by_side(tmp_path):
     assert rows[1]["hadna / probe mean"] == ""
 
 
+def test_a_folder_is_searched_for_run_records_only(tmp_path):
+    record("H3").save(tmp_path / "benchmark" / "H3" / "m.probe.json")
+    (tmp_path / "benchmark" / "DONE.json").write_text('{"results": "results.md", "settings": {}}')  # hadna run's
+    (tmp_path / "tsne").mkdir()
+    (tmp_path / "tsne" / "tsne.json").write_text('{"task": "H3", "models": []}')
+    [rec] = load_records([tmp_path])
+    assert rec.task == "H3"
+    with pytest.raises(DataError, match="DONE.json: not a hadna run record"):  # named on its own: still refused
+        load_records([tmp_path / "benchmark" / "DONE.json"])
+    (tmp_path / "benchmark" / "H3" / "n.probe.json").write_text('{"task": "H3", "mod')  # broken: an error
+    with pytest.raises(DataError):
+        load_records([tmp_path])
+
+
 def test_duplicate_runs_are_rejected(tmp_path):
     record("H3").save(tmp_path / "a.json")
     record("H3").save(tmp_path / "b.json")

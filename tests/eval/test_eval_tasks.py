@@ -148,3 +148,13 @@ def test_registry_specs_are_json_friendly():
 
     for t in TASKS.values():
         json.dumps(t.to_dict())
+
+
+def test_hadna_info_lists_the_registered_tasks(capsys):
+    from hadna.cli import main
+
+    assert main(["info", "--tasks"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(TASKS)} tasks" in out
+    for name in ("gue_emp_H3", "human_ocr_ensembl_sample", "human_ocr_ensembl_sample_cv"):
+        assert any(line.split()[0] == name for line in out.splitlines()[1:-1]), name

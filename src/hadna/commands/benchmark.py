@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeatable)")
     p.add_argument("--tasks", default=None, metavar="LIST", help="comma-separated registered task names")
     p.add_argument("--models", default=None, metavar="LIST",
-                   help="comma-separated model specs (PATH, preset:NAME, hf:NAME; NAME=SPEC names one)")
+                   help="comma-separated model specs (PATH, pretrained:NAME, preset:NAME, kmer[:K], hf:NAME; "
+                        "NAME=SPEC names one; `hadna finetune --help` says what each is)")
     p.add_argument("--modes", default=None, metavar="LIST", help="comma-separated modes: finetune, probe, scratch")
     p.add_argument("--data-dir", default=None, metavar="DIR", help="data root of the tasks")
     p.add_argument("--output-dir", default=None, help="output directory (default runs/eval/benchmark)")
@@ -51,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hadna.config import apply_overrides, from_dict, read_yaml
+    from hadna.config import apply_overrides, from_dict, located, read_yaml
     from hadna.errors import ConfigError
     from hadna.commands.options import apply_threads, protocol_overrides
     from hadna.eval.options import parse_list, parse_seeds
@@ -78,13 +79,12 @@ def run(args: argparse.Namespace) -> int:
     for key in ("tasks", "models"):
         if not data.get(key):
             raise ConfigError(f"no {key} given: use --config YAML or --{key} LIST")
-    where = args.config or "command line"
     try:
         bench = from_dict(BenchmarkConfig, data, "")
         bench.override_everywhere(overrides)
         bench.validate()
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise located(exc, args.config or "command line", args.set) from None
     if args.dry_run:
         print(plan_markdown(plan_benchmark(bench, overwrite=args.overwrite, allow_download=args.allow_download)))
         return 0

@@ -13,7 +13,7 @@ DESCRIPTION = """Pre-train the HAD student.
   hadna pretrain --config configs/had_1m_ntv2.yaml train.batch_size=128 optim.lr=2e-3
   torchrun --nproc_per_node=8 -m hadna.cli pretrain --config configs/had_1m_ntv2.yaml
   hadna pretrain --config configs/had_1m_ntv2.yaml --resume      # continue from the newest intact checkpoint
-  hadna pretrain --config configs/had_1m_primates.yaml model.init_from=pretrained:had-1m-primates \
+  hadna pretrain --config configs/had_1m_primates.yaml model.init_from=pretrained:had-1m-primates \\
       objective.mode=mlm 'data.fasta=[my_genome.fa.gz]'           # continued pre-training of a shipped student
 
 Overrides are dotted key=value pairs applied on top of the YAML file. Outputs go to train.output_dir:

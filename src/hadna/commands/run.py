@@ -14,7 +14,7 @@ losses, the results table and the t-SNE panel with silhouette scores.
 Re-running the same command resumes: finished stages are skipped, unfinished training continues from its
 newest checkpoint and an unfinished benchmark from its last finished seed.
 
-  hadna run configs/demo.yaml                     # the offline CPU demo (about 15 minutes)
+  hadna run configs/demo.yaml                     # the offline CPU demo (about 12 minutes on 2 cores)
   hadna run configs/had_1m_ntv2.yaml              # a single pre-training config works too
   hadna run configs/demo.yaml threads=1           # dotted overrides of the pipeline config
 """

@@ -150,6 +150,11 @@ def embed_file(model: EvalModel, input_path: str | Path, out_path: str | Path, *
         raise ConfigError(f"--out {out} is a directory; give the output file's name (e.g. {out / ('embeddings' + suffix)})")
     total = count_records(input_path)
     if total == 0:
+        if _kind(Path(input_path)) == "fasta":  # text without a '>' header: the FASTA reader names the line
+            from ..data.fasta import iter_fasta
+
+            for _ in iter_fasta(input_path):
+                break
         raise DataError(f"{input_path}: no sequences")
     tp = Throughput()
     n_trunc = 0

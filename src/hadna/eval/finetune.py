@@ -91,12 +91,15 @@ class FinetuneConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError("batch sizes must be >= 1")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.schedule not in ("cosine", "linear", "constant"):
             raise ConfigError(f"schedule must be cosine, linear or constant, got {self.schedule!r}")
         if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"patience must be >= 1 (or null for no early stopping), got {self.patience}")
+            raise ConfigError(f"patience must be >= 1 (or null in a config, --patience 0 on the command line, for "
+                              f"no early stopping), got {self.patience}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"grad_clip must be > 0 (or null), got {self.grad_clip}")
         if self.bucket_batches < 1:

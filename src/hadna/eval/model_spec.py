@@ -56,7 +56,7 @@ def parse_model_spec(text: str, *, name: str | None = None, pooling: str = "mean
         name, text = (part.strip() for part in text.split("=", 1))
     common = dict(pooling=pooling, trust_remote_code=trust_remote_code, allow_download=allow_download)
     if not text:
-        raise ConfigError("empty model spec; use PATH, preset:NAME or hf:NAME")
+        raise ConfigError("empty model spec; use PATH, pretrained:NAME, preset:NAME, kmer or hf:NAME")
     if text.startswith("preset:"):
         from ..models import PRESETS
 
@@ -82,7 +82,7 @@ def parse_model_spec(text: str, *, name: str | None = None, pooling: str = "mean
     path = Path(text).expanduser()
     if not path.exists():
         raise MissingFileError(f"model checkpoint not found: {path} (expected a hadna checkpoint directory, "
-                               f"preset:NAME or hf:NAME)")
+                               f"pretrained:NAME, preset:NAME, hf:NAME or kmer)")
     if not path.is_dir():
         raise CheckpointError(f"model {path} is a file; pass the checkpoint directory that holds config.json "
                               f"and the weights")

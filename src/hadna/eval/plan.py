@@ -69,6 +69,8 @@ class ProtocolConfig:
             raise ConfigError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
         if self.seeds is not None and (not self.seeds or len(set(self.seeds)) != len(self.seeds)):
             raise ConfigError(f"seeds must be a non-empty list without duplicates, got {self.seeds}")
+        if self.seeds is not None and any(s < 0 for s in self.seeds):
+            raise ConfigError(f"seeds must be >= 0 (they seed numpy and torch), got {self.seeds}")
         for name in ("epochs", "batch_size", "max_train_samples", "max_val_samples", "max_test_samples"):
             v = getattr(self, name)
             if v is not None and v < 1:

@@ -316,15 +316,28 @@ def merge_records(records: list[RunRecord], where: list[str] | None = None) -> R
     return merged
 
 
+def _other_json(path: Path) -> bool:
+    """True for a readable JSON object without a run record's keys (a broken file is left to RunRecord.load,
+    which names the problem; run records are written atomically, so one never lacks its keys)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and not {"task", "model", "mode", "results"} <= data.keys()
+
+
 def load_records(paths: list[str | Path]) -> list[RunRecord]:
     """Read several run JSONs (directories are searched for ``*.json``, leaving out the epoch checkpoints
-    of unfinished fine-tuning seeds in ``*.partial`` directories). Files holding the same task, model and
-    mode are merged into one record when :func:`merge_problems` allows, and are an error otherwise."""
+    of unfinished fine-tuning seeds in ``*.partial`` directories and JSON objects that are not run records
+    at all, such as a pipeline's ``DONE.json`` or a checkpoint's ``config.json``; a file named on its own
+    must be a run record, and a broken JSON file is an error either way). Files holding the same task, model
+    and mode are merged into one record when :func:`merge_problems` allows, and are an error otherwise."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             files += sorted(f for f in p.rglob("*.json")
-                            if not any(part.endswith(".partial") for part in (p.name, *f.relative_to(p).parts[:-1])))
+                            if not any(part.endswith(".partial") for part in (p.name, *f.relative_to(p).parts[:-1]))
+                            and not _other_json(f))
         else:
             files.append(p)
     if not files:

@@ -135,9 +135,8 @@ class BenchmarkConfig:
             for m in sorted(modes):
                 try:
                     self.protocol_for(t, m, (1,)).validate()
-                except ConfigError as exc:  # from_dict names unknown keys "protocol of t/m" itself
-                    raise ConfigError(str(exc) if str(exc).startswith("protocol of ")
-                                      else f"protocol of {t}/{m}: {exc}") from None
+                except ConfigError as exc:
+                    raise ConfigError(f"protocol of {t}/{m}: {exc}") from None
 
     def override_everywhere(self, settings: dict[str, Any]) -> None:
         """Set protocol ``settings`` for every run, over every mode and task override (the command line's
@@ -175,7 +174,7 @@ class BenchmarkConfig:
         seeds = merged.pop("seeds", self.seeds)
         count, explicit = (seeds, None) if isinstance(seeds, int) else (None, seeds)
         merged["seeds"] = seeds_for(task_seeds, count, explicit)
-        cfg = from_dict(ProtocolConfig, merged, f"protocol of {task}/{mode}")
+        cfg = from_dict(ProtocolConfig, merged)
         return cfg
 
 

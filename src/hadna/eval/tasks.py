@@ -175,8 +175,9 @@ def get_task(name: str) -> TaskSpec:
     except KeyError:
         close = difflib.get_close_matches(name, list(TASKS), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown task {name!r}{hint}; hadna.eval.tasks.list_tasks() lists the "
-                          f"{len(TASKS)} registered tasks, or describe your own in a task YAML file") from None
+        raise ConfigError(f"unknown task {name!r}{hint}; `hadna info --tasks` lists the {len(TASKS)} registered "
+                          f"tasks (hadna.eval.tasks.list_tasks() in Python), or give your own with --train-file or "
+                          f"a task YAML file") from None
 
 
 def list_tasks(benchmark: str | None = None) -> list[TaskSpec]:

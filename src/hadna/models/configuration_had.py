@@ -8,6 +8,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 from .. import vocab
+from ..errors import ConfigError
 
 # Named sizes. "had-1m" is the paper's ~1.1M-parameter student (widths/depth are our choice: the
 # paper does not state them; see docs/design.md for the budget arithmetic).
@@ -148,7 +149,7 @@ class HadConfig(PretrainedConfig):
     def preset(cls, name: str, **overrides: Any) -> "HadConfig":
         """A named configuration, e.g. ``HadConfig.preset("had-1m")``; keyword arguments override fields."""
         if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+            raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
         kwargs = copy.deepcopy(PRESETS[name])
         kwargs.update(overrides)
         return cls(preset=name, **kwargs)

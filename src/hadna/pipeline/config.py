@@ -140,7 +140,9 @@ def load_pipeline_config(path: str | Path, overrides: list[str] | tuple[str, ...
     """Read a ``hadna run`` config. A single-recipe config becomes a one-stage pipeline."""
     path = Path(path)
     data = apply_overrides(read_yaml(path), overrides)
-    recipe = data.get("recipe")
+    from ..train.config import config_recipe  # the recipe by key or file name (benchmark_*.yaml has no key)
+
+    recipe = config_recipe(path, data)
     if recipe in (None, "pipeline"):
         data.setdefault("recipe", "pipeline")
         data["base_dir"] = str(path.resolve().parent)
@@ -156,8 +158,9 @@ def load_pipeline_config(path: str | Path, overrides: list[str] | tuple[str, ...
     elif recipe == "teacher-train":
         cfg = PipelineConfig(name=name, teacher=inline_ref, base_dir=str(path.resolve().parent))
     else:
+        hint = f"; run it with `hadna {recipe} --config {path}`" if recipe in ("benchmark", "finetune") else ""
         raise ConfigError(f"{path}: `hadna run` takes a pipeline, pretrain or teacher-train config, "
-                          f"not recipe {recipe!r}")
+                          f"not recipe {recipe!r}{hint}")
     cfg.output_dir = None
     cfg.single_recipe = recipe
     cfg.validate()

@@ -95,7 +95,8 @@ class Pipeline:
                 data.setdefault("train", {})["output_dir"] = str(cfg.run_dir / "teacher")
             elif cfg.output_dir:
                 data.setdefault("train", {})["output_dir"] = cfg.output_dir
-            self.recipes["teacher"] = self._load("teacher", recipe_config_class("teacher-train"), data)
+            self.recipes["teacher"] = self._load(_where("teacher", cfg.teacher), recipe_config_class("teacher-train"),
+                                                 data)
         for name, ref in cfg.students.items():
             data = recipe_dict(ref, cfg.base_dir)
             data.setdefault("recipe", "pretrain")
@@ -107,7 +108,8 @@ class Pipeline:
                 if cfg.teacher is not None and mode in ("had", "distillation") \
                         and not data.get("teacher", {}).get("cache"):
                     data.setdefault("teacher", {})["path"] = str(self.teacher_dir())
-            self.recipes[f"student:{name}"] = self._load(f"students.{name}", recipe_config_class("pretrain"), data)
+            self.recipes[f"student:{name}"] = self._load(_where(f"students.{name}", ref), recipe_config_class("pretrain"),
+                                                         data)
         self._check_inputs()
 
     @staticmethod
@@ -291,6 +293,12 @@ def _done_with(marker: Path, settings: dict[str, Any]) -> bool:
 def _nt_per_s(result) -> float | None:
     m = getattr(result, "metrics", None) or {}
     return round(m["nt_per_s"], 1) if "nt_per_s" in m else None
+
+
+def _where(stage: str, ref: Any) -> str:
+    """A stage named for errors: with the recipe file and the overrides it applies, where it has them."""
+    parts = ([str(ref.config)] if ref.config else []) + ([f"set {' '.join(ref.set)}"] if ref.set else [])
+    return f"{stage} ({', '.join(parts)})" if parts else stage
 
 
 def run_pipeline(cfg: PipelineConfig) -> Path:

@@ -88,10 +88,12 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is untouched. Stale temporaries of
-    ``path`` left by dead processes are removed first.
+    On an exception the temporary file is removed and ``path`` is untouched, and the folders created for
+    it are removed again (when still empty). Stale temporaries of ``path`` left by dead processes are
+    removed first.
     """
     path = Path(path)
+    made = [d for d in path.parents if not d.exists()]  # innermost first
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix + ".tmp", dir=path.parent)
@@ -107,6 +109,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        for d in made:
+            with contextlib.suppress(OSError):  # not empty (another writer's file): kept
+                d.rmdir()
         raise
 
 
