@@ -414,3 +414,10 @@ def test_report_cli_compare_section(tmp_path, capsys):
     assert "## Paired comparisons" in text and "| HAD / probe − k-mer 1-6 / probe | mcc | 1 | +0.100 | 1 | 0 |" in text
     assert main(["report", str(tmp_path), "--compare", "HAD", "MLM"]) != 0
     assert "no column 'MLM'" in capsys.readouterr().err
+
+
+def test_a_changed_protocol_says_unset_where_none_is_the_tasks_default():
+    from hadna.eval.records import protocol_differences
+
+    assert protocol_differences({"lr": None}, {"lr": 2e-3}, defaults={}) == ["lr: unset (the task's) -> 0.002"]
+    assert protocol_differences({"grad_clip": None}, {"grad_clip": 1.0}, defaults={}) == ["grad_clip: None -> 1.0"]

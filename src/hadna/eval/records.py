@@ -173,8 +173,14 @@ def protocol_differences(before: dict[str, Any], now: dict[str, Any],
                                                                                     before.get("head_init")):
         before.pop("probe_c_grid", None)
         now.pop("probe_c_grid", None)
-    return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(before) | set(now))
+    def shown(k: str, v: Any) -> str:  # for these keys None is the task's own value ("as run" lines say which)
+        return "unset (the task's)" if v is None and k in _TASK_DEFAULT_WHEN_NONE else repr(v)
+    return [f"{k}: {shown(k, before.get(k))} -> {shown(k, now.get(k))}" for k in sorted(set(before) | set(now))
             if _canonical(before.get(k)) != _canonical(now.get(k))]
+
+
+#: ProtocolConfig keys whose None means "the task's default" (elsewhere None means none: no cap, no clipping)
+_TASK_DEFAULT_WHEN_NONE = frozenset({"seeds", "epochs", "lr", "batch_size", "lr_grid", "batch_size_grid", "cv_folds"})
 
 
 def effective_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
