@@ -488,6 +488,15 @@ CASES = {
     "override-typo-names-the-override": (lambda t, m: ["pretrain", "--config", REPO / "configs" / "tiny.yaml",
                                                        "train.max_step=3"],
                                          "command-line override train.max_step=3: unknown config key"),
+    "a-yaml-mistake-is-not-blamed-on-a-valid-override": (
+        lambda t, m: ["pretrain", "--config", _csv(t / "p.yaml", (REPO / "configs" / "tiny.yaml").read_text() + "\nlr: 0.1\n"),
+                      "optim.lr=1e-3"], "p.yaml with optim.lr=1e-3: unknown config key 'lr'"),
+    "benchmark-option-blamed-on-the-command-line": (lambda t, m: ["benchmark", "--config", REPO / "configs" /
+                                                                  "benchmark_cpu_smoke.yaml", "--weight-decay", "-5"],
+                                                    "the command line (--weight-decay -5.0): "),
+    "benchmark-set-typo-names-the-override": (lambda t, m: ["benchmark", "--config", REPO / "configs" /
+                                                            "benchmark_cpu_smoke.yaml", "--set", "protocol.epoch=2"],
+                                              "command-line override protocol.epoch=2: "),
     "run-given-a-benchmark-config": (lambda t, m: ["run", REPO / "configs" / "benchmark_cpu_smoke.yaml"],
                                      "run it with `hadna benchmark --config"),
     # cases that already worked before issue 13 (kept so that they stay that way)

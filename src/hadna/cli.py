@@ -12,8 +12,14 @@ traceback). So are operating-system errors on a path (an output folder that is a
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
+
+#: OSErrors reported in one line when they name a path: it exists as a file, is not a folder, is a folder,
+#: cannot be written (permissions, read-only file system) or the disk is full
+_PATH_ERRNOS = frozenset({errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+                          errno.ENOSPC})
 
 # (subcommand, module under hadna.commands). Order = order in `hadna --help`.
 COMMANDS: list[tuple[str, str]] = [
@@ -92,11 +98,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hadna: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:  # a path the user gave that cannot be created, read or written (an output
-        if args.debug or exc.filename is None:  # folder that is a file, no permission, a full disk)
+    except OSError as exc:  # a path the user gave that cannot be created or written: an output folder that
+        # is a file, no permission, a read-only or full disk (a missing input is a MissingFileError already,
+        # so a bare FileNotFoundError, like any other OSError, is a bug and keeps its traceback)
+        if args.debug or exc.filename is None or exc.errno not in _PATH_ERRNOS:
             raise
         what = exc.strerror or str(exc)
-        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # mkdir through (or onto) a file
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename2 is None:  # mkdir through a file
             import os
             path = os.fspath(exc.filename)
             while path and not os.path.exists(path):

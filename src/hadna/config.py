@@ -184,6 +184,21 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+#: file-name pattern (fnmatch) -> recipe, for configs without a ``recipe:`` key (the recipes themselves are
+#: :data:`hadna.train.config.RECIPES`; these two live here so that any config reader can dispatch on them).
+RECIPE_FILE_PATTERNS: dict[str, str] = {"benchmark_*.yaml": "benchmark"}
+
+
+def config_recipe(path: str | Path, data: dict[str, Any]) -> str | None:
+    """The recipe of a config file: its ``recipe:`` key, else the first matching file-name pattern, else None."""
+    import fnmatch
+
+    if isinstance(data.get("recipe"), str):
+        return data["recipe"]
+    name = Path(path).name
+    return next((r for pat, r in RECIPE_FILE_PATTERNS.items() if fnmatch.fnmatch(name, pat)), None)
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> T:
     """Read ``path`` (optional), apply ``overrides`` and build ``cls``."""
     data = read_yaml(path) if path is not None else {}
@@ -191,16 +206,30 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
-        raise located(exc, path, overrides) from None
+        file_alone_ok = False
+        if overrides and path is not None:  # the error path only: is the file fine without the overrides?
+            try:
+                from_dict(cls, read_yaml(path))
+                file_alone_ok = True
+            except ConfigError:
+                pass
+        raise located(exc, path, overrides, file_alone_ok) from None
 
 
-def located(exc: ConfigError, path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ConfigError:
-    """``exc`` prefixed with where the bad setting came from: the ``key=value`` override whose key (or last
-    part of it) the message quotes, else the config file (naming the overrides applied to it)."""
+def located(exc: ConfigError, path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
+            file_alone_ok: bool = False) -> ConfigError:
+    """``exc`` prefixed with where the bad setting came from: the ``key=value`` override whose full key the
+    message quotes; when the config file alone builds (``file_alone_ok``), also one whose last key part it
+    quotes (a nested protocol names only that), else the command line as a whole; otherwise the config file
+    (naming the overrides applied to it)."""
+    msg = str(exc)
     keys = {o: o.split("=", 1)[0].strip() for o in overrides}
-    named = [o for o, k in keys.items() if repr(k) in str(exc) or repr(k.rsplit(".", 1)[-1]) in str(exc)]
+    named = [o for o, k in keys.items() if repr(k) in msg] or \
+        [o for o, k in keys.items() if file_alone_ok and repr(k.rsplit(".", 1)[-1]) in msg]
     if named:
         return ConfigError(f"command-line override {named[0]}: {exc}")
+    if file_alone_ok and overrides:
+        return ConfigError(f"the command line ({' '.join(overrides)}): {exc}")
     if path is None:
         return exc
     return ConfigError(f"{path}{' with ' + ' '.join(overrides) if overrides else ''}: {exc}")

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds:
         count, explicit = parse_seeds(args.seeds)
         overrides["seeds"] = count if count is not None else explicit
+    base = data
     data = apply_overrides(data, args.set)
     for key in ("tasks", "models"):
         if not data.get(key):
@@ -83,8 +84,14 @@ def run(args: argparse.Namespace) -> int:
         bench = from_dict(BenchmarkConfig, data, "")
         bench.override_everywhere(overrides)
         bench.validate()
-    except ConfigError as exc:
-        raise located(exc, args.config or "command line", args.set) from None
+    except ConfigError as exc:  # blame the command line when the config file alone builds
+        given = [*args.set, *(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items())]
+        try:
+            from_dict(BenchmarkConfig, base, "").validate()
+            alone = bool(given)
+        except ConfigError:
+            alone = False
+        raise located(exc, args.config or "command line", given, alone) from None
     if args.dry_run:
         print(plan_markdown(plan_benchmark(bench, overwrite=args.overwrite, allow_download=args.allow_download)))
         return 0

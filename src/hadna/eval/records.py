@@ -329,7 +329,7 @@ def _other_json(path: Path) -> bool:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and not {"task", "model", "mode", "results"} <= data.keys()
+    return isinstance(data, dict) and not {"task", "model", "mode"} <= data.keys()  # RunRecord.from_dict's keys
 
 
 def load_records(paths: list[str | Path]) -> list[RunRecord]:

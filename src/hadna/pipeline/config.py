@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import apply_overrides, from_dict, read_yaml
+from ..config import apply_overrides, config_recipe, from_dict, read_yaml
 from ..errors import ConfigError, MissingFileError
 
 
@@ -140,9 +140,9 @@ def load_pipeline_config(path: str | Path, overrides: list[str] | tuple[str, ...
     """Read a ``hadna run`` config. A single-recipe config becomes a one-stage pipeline."""
     path = Path(path)
     data = apply_overrides(read_yaml(path), overrides)
-    from ..train.config import config_recipe  # the recipe by key or file name (benchmark_*.yaml has no key)
-
-    recipe = config_recipe(path, data)
+    recipe = data.get("recipe")
+    if recipe is None and not {"students", "teacher"} & data.keys():  # a benchmark_*.yaml has no recipe key
+        recipe = config_recipe(path, data)
     if recipe in (None, "pipeline"):
         data.setdefault("recipe", "pipeline")
         data["base_dir"] = str(path.resolve().parent)
@@ -158,7 +158,7 @@ def load_pipeline_config(path: str | Path, overrides: list[str] | tuple[str, ...
     elif recipe == "teacher-train":
         cfg = PipelineConfig(name=name, teacher=inline_ref, base_dir=str(path.resolve().parent))
     else:
-        hint = f"; run it with `hadna {recipe} --config {path}`" if recipe in ("benchmark", "finetune") else ""
+        hint = f"; run it with `hadna benchmark --config {path}`" if recipe == "benchmark" else ""
         raise ConfigError(f"{path}: `hadna run` takes a pipeline, pretrain or teacher-train config, "
                           f"not recipe {recipe!r}{hint}")
     cfg.output_dir = None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..config import RECIPE_FILE_PATTERNS, config_recipe  # noqa: F401  (re-exported: recipe dispatch)
 from ..data import GenomeDataConfig
 from ..errors import ConfigError
 from ..objectives import ObjectiveConfig
@@ -40,19 +41,6 @@ RECIPES: dict[str, str] = {
     "teacher-train": "hadna.train.config:TeacherTrainConfig",
 }
 
-
-#: file-name pattern (fnmatch) -> recipe, for configs without a ``recipe:`` key.
-RECIPE_FILE_PATTERNS: dict[str, str] = {"benchmark_*.yaml": "benchmark"}
-
-
-def config_recipe(path: str | Path, data: dict[str, Any]) -> str | None:
-    """The recipe of a config file: its ``recipe:`` key, else the first matching file-name pattern, else None."""
-    import fnmatch
-
-    if isinstance(data.get("recipe"), str):
-        return data["recipe"]
-    name = Path(path).name
-    return next((r for pat, r in RECIPE_FILE_PATTERNS.items() if fnmatch.fnmatch(name, pat)), None)
 
 
 def recipe_config_class(recipe: str) -> type:

@@ -93,22 +93,32 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     removed first.
     """
     path = Path(path)
-    made = [d for d in path.parents if not d.exists()]  # innermost first
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, _plain_file_mode())
+    made: list[Path] = []  # the folders this call created (not one another process made meanwhile)
+    tmp_path = None
     try:
+        for d in reversed(path.parents):
+            if not d.is_dir():
+                try:
+                    os.mkdir(d)
+                    made.insert(0, d)  # innermost first
+                except FileExistsError:
+                    if not d.is_dir():
+                        raise
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=suffix + ".tmp",
+                                   dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp_path, _plain_file_mode())
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
         for d in made:
             with contextlib.suppress(OSError):  # not empty (another writer's file): kept
                 d.rmdir()
