@@ -155,7 +155,8 @@ def _finish(spec: TaskSpec, raw: RawSplits, class_names: tuple[str, ...] | None,
     class_names = _check_labels(spec, class_names, raw, notes)
     splits = {role: Split(seqs, labels, src) for role, (seqs, labels, src) in raw.items()}
     if "test" not in splits and spec.no_test == "holdout":
-        keep, held = stratified_split(splits["train"].labels, spec.test_fraction, holdout_seed)
+        keep, held = stratified_split(splits["train"].labels, spec.test_fraction, holdout_seed,
+                                      f"{splits['train'].source}: holding out a test set")
         src = splits["train"].source
         splits["test"] = splits["train"].subset(
             held, f"{src} (held-out test, {spec.test_fraction:.0%}, seed {holdout_seed})")

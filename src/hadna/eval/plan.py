@@ -187,7 +187,8 @@ def make_units(data: TaskData, cfg: ProtocolConfig, seed: int, base: dict[str, S
         if "validation" in base:  # a provided validation split is used as is
             tr, va = ("train", all_train), ("validation", np.arange(len(base["validation"])))
         else:  # == TaskData.train_validation(seed)
-            keep, held = stratified_split(train.labels, spec.val_fraction, seed)
+            keep, held = stratified_split(train.labels, spec.val_fraction, seed,
+                                          f"{train.source}: holding out a validation set")
             tr, va = ("train", keep), ("train", held)
         tr = (tr[0], subsample(base[tr[0]].labels, tr[1], cfg.max_train_samples, seed))
         va = (va[0], subsample(base[va[0]].labels, va[1], cfg.max_val_samples, seed))
@@ -198,7 +199,8 @@ def make_units(data: TaskData, cfg: ProtocolConfig, seed: int, base: dict[str, S
     k = cfg.cv_folds or spec.cv_folds
     units = []
     for f, (fold_tr, fold_te) in enumerate(stratified_kfold(pool.labels, k, seed)):  # == TaskData.folds(seed)
-        keep, held = stratified_split(pool.labels[fold_tr], spec.val_fraction, seed)
+        keep, held = stratified_split(pool.labels[fold_tr], spec.val_fraction, seed,
+                                      f"{pool.source}, fold {f + 1}/{k}: holding out a validation set")
         va = subsample(pool.labels, fold_tr[held], cfg.max_val_samples, seed)
         units.append(Unit(f"fold {f + 1}/{k}", ("train", fold_tr[keep]), ("train", va), ("train", fold_te)))
     return units

@@ -28,8 +28,8 @@ def _as_labels(labels) -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
-def stratified_split(labels, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Split indices into (kept, held_out), stratified by label.
+def stratified_split(labels, fraction: float = 0.1, seed: int = 0, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (kept, held_out), stratified by label (``where`` names the data in errors).
 
     labels: [N] integer class labels. Returns two sorted int64 index arrays that partition
     ``range(N)``; ``held_out`` has about ``fraction * N`` samples (see the module docstring).
@@ -40,7 +40,7 @@ def stratified_split(labels, fraction: float = 0.1, seed: int = 0) -> tuple[np.n
     y = _as_labels(labels)
     n = y.size
     if n < 2:
-        raise DataError(f"cannot split {n} sample(s) into two non-empty parts")
+        raise DataError(f"{where + ': ' if where else ''}cannot split {n} sample(s) into two non-empty parts")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
 
@@ -66,7 +66,8 @@ def stratified_split(labels, fraction: float = 0.1, seed: int = 0) -> tuple[np.n
         alloc[worst] -= 1
         excess -= 1
     if alloc.sum() == 0:
-        raise DataError("cannot hold out any sample: every class has a single sample")
+        raise DataError(f"{where + ': ' if where else ''}cannot hold out any sample: every class has a single "
+                        f"sample")
 
     held: list[np.ndarray] = []
     for cls, k in zip(classes, alloc):

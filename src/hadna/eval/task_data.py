@@ -93,7 +93,8 @@ class TaskData:
         train that depends on ``seed`` (the Caduceus protocol re-splits 90/10 for every seed)."""
         if self.validation is not None:
             return self.train, self.validation
-        keep, held = stratified_split(self.train.labels, self.spec.val_fraction, seed)
+        keep, held = stratified_split(self.train.labels, self.spec.val_fraction, seed,
+                                      f"{self.train.source}: holding out a validation set")
         return (self.train.subset(keep, f"{self.train.source} (train part, seed {seed})"),
                 self.train.subset(held, f"{self.train.source} (validation part, seed {seed})"))
 
