@@ -101,7 +101,8 @@ def check_teacher_path(cfg: Any) -> None:
             return
         except MissingFileError:
             pass
-    raise MissingFileError(f"teacher checkpoint directory not found: {t.path}; {hint}")
+    where = "" if Path(t.path).expanduser().is_absolute() else f" (relative to the working directory {Path.cwd()})"
+    raise MissingFileError(f"teacher checkpoint directory not found: {t.path}{where}; {hint}")
 
 
 def write_run_config(cfg: Any, output_dir: Path) -> None:
