@@ -91,3 +91,15 @@ def test_the_scripts_under_docs_results_import():
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)  # top level only: both scripts run their work under __main__
         assert callable(getattr(module, "main", None)), path
+
+
+def test_the_probe_summary_script_reads_the_committed_records():
+    """docs/results/probe_summary.py (results section 7) runs on a clean checkout and puts the cross-validated
+    GB samples in place of their holdout variants."""
+    root = README.parents[0]
+    run = subprocess.run([sys.executable, str(root / "docs" / "results" / "probe_summary.py")], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    tasks = [line.split("|")[1].strip() for line in run.stdout.splitlines() if line.startswith(("| gue_", "| human_"))]
+    assert len(tasks) == 18 and "human_ocr_ensembl_sample_cv" in tasks and "human_ocr_ensembl_sample" not in tasks
+    assert re.search(r"\| HyenaDNA-tiny \| 18 \| [+-]\d\.\d{3} \|", run.stdout)
