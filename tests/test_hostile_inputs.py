@@ -569,6 +569,14 @@ def test_debug_shows_the_traceback_before_or_after_the_command(tmp_path, capsys)
     assert build_parser().parse_args(["-v", "report", "x.json"]).verbose is True
 
 
+def test_folder_outputs_take_output_dir_in_every_command():
+    p = build_parser()
+    a = p.parse_args(["tsne", "--model", "kmer", "--task", "H3", "--output-dir", "x", "--embed-batch-size", "7"])
+    assert (a.out, a.batch_size) == ("x", 7)
+    assert p.parse_args(["cache-teacher", "--config", "c.yaml", "--num-samples", "3", "--output-dir", "y"]).out == "y"
+    assert p.parse_args(["tsne", "--model", "kmer", "--task", "H3", "--out", "z"]).out == "z"  # the old name stays
+
+
 # ------------------------------------------------------------------------------------------------
 # 10. One very long sequence among short ones: batched by a token budget, with a warning
 # ------------------------------------------------------------------------------------------------

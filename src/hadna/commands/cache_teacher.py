@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="the pre-training YAML config the cache is for")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (must match training's)")
     p.add_argument("--num-samples", type=int, required=True, help="number of training samples to cache")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", "--output-dir", dest="out", required=True,
+                   help="output directory (--output-dir, as in the other commands, is the same option)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="storage precision")
     p.add_argument("--batch-size", type=int, default=32, help="samples per teacher forward pass (and per chunk)")
 

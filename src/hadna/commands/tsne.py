@@ -29,8 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-samples", type=int, default=1000, help="stratified subsample size (default 1000)")
     g.add_argument("--seed", type=int, default=0, help="seed of the subsample and of t-SNE (default 0)")
     g.add_argument("--perplexity", type=float, default=None, help="t-SNE perplexity (default min(30, (n-1)/3))")
-    g.add_argument("--batch-size", type=int, default=128, help="embedding batch size")
-    g.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    g.add_argument("--batch-size", "--embed-batch-size", dest="batch_size", type=int, default=128,
+                   help="embedding batch size (sequences per forward pass; the name finetune uses is also taken)")
+    g.add_argument("--out", "--output-dir", dest="out", required=True, metavar="DIR",
+                   help="output directory (--output-dir, as in finetune/benchmark, is the same option)")
 
 
 def run(args: argparse.Namespace) -> int:
