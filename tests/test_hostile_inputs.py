@@ -500,6 +500,10 @@ CASES = {
     "benchmark-set-typo-names-the-override": (lambda t, m: ["benchmark", "--config", REPO / "configs" /
                                                             "benchmark_cpu_smoke.yaml", "--set", "protocol.epoch=2"],
                                               "command-line override protocol.epoch=2: "),
+    "override-of-the-wrong-type": (lambda t, m: ["pretrain", "--config", REPO / "configs" / "tiny.yaml",
+                                                 "train.num_threads=abc"],
+                                   "command-line override train.num_threads=abc: train.num_threads: expected an "
+                                   "integer, got 'abc' (or null)"),
     "run-given-a-benchmark-config": (lambda t, m: ["run", REPO / "configs" / "benchmark_cpu_smoke.yaml"],
                                      "run it with `hadna benchmark --config"),
     # cases that already worked before issue 13 (kept so that they stay that way)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -96,6 +97,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if len(errors) == 1:  # X | None: the one type's own message, which names what it expected
+            raise ConfigError(errors[0] + (" (or null)" if type(None) in args else ""))
         raise ConfigError(f"{where}: {value!r} does not match {_type_name(tp)}")
     if origin is typing.Literal:
         if value not in args:
@@ -218,13 +221,13 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
 
 def located(exc: ConfigError, path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
             file_alone_ok: bool = False) -> ConfigError:
-    """``exc`` prefixed with where the bad setting came from: the ``key=value`` override whose full key the
-    message quotes; when the config file alone builds (``file_alone_ok``), also one whose last key part it
+    """``exc`` prefixed with where the bad setting came from: the ``key=value`` override whose full dotted key
+    the message names; when the config file alone builds (``file_alone_ok``), also one whose last key part it
     quotes (a nested protocol names only that), else the command line as a whole; otherwise the config file
     (naming the overrides applied to it)."""
     msg = str(exc)
     keys = {o: o.split("=", 1)[0].strip() for o in overrides}
-    named = [o for o, k in keys.items() if repr(k) in msg] or \
+    named = [o for o, k in keys.items() if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", msg)] or \
         [o for o, k in keys.items() if file_alone_ok and repr(k.rsplit(".", 1)[-1]) in msg]
     if named:
         return ConfigError(f"command-line override {named[0]}: {exc}")
