@@ -100,7 +100,11 @@ def test_failed_build_leaves_nothing_behind(tmp_path, records):
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match="'J'"):
         GenomeStore.from_fasta([good, bad], cache, block_size=512)
-    assert list(cache.iterdir()) == []
+    assert not cache.exists()  # the folder the build created goes too
+    cache.mkdir()
+    with pytest.raises(DataError, match="'J'"):
+        GenomeStore.from_fasta([good, bad], cache, block_size=512)
+    assert list(cache.iterdir()) == []  # a folder that was there stays, empty
 
 
 @pytest.mark.parametrize("second", [{"chr2": "ACGT", "chr1": "GG"}, {"chr1": "GG"}], ids=["later", "first-record"])
