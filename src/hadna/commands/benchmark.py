@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # blame the command line when the config file alone builds
         given = [*args.set, *(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items())]
         try:
-            from_dict(BenchmarkConfig, base, "").validate()
+            from_dict(BenchmarkConfig, base, "")  # validates
             alone = bool(given)
         except ConfigError:
             alone = False

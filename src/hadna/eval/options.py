@@ -38,8 +38,6 @@ def parse_seeds(text: str) -> tuple[int | None, list[int] | None]:
     if re.search(r",\s*,|^\s*,", text):
         raise ConfigError(f"--seeds {text}: an empty item between commas")
     seeds = parse_list(text, int, "--seeds")
-    if any(s < 0 for s in seeds):
-        raise ConfigError(f"--seeds {text}: seeds must be >= 0 (they seed numpy and torch)")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {text}: duplicate seeds")
     return None, seeds

@@ -37,10 +37,11 @@ def stratified_split(labels, fraction: float = 0.1, seed: int = 0, where: str = 
     """
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"split fraction must be in (0, 1), got {fraction}")
+    prefix = f"{where}: " if where else ""
     y = _as_labels(labels)
     n = y.size
     if n < 2:
-        raise DataError(f"{where + ': ' if where else ''}cannot split {n} sample(s) into two non-empty parts")
+        raise DataError(f"{prefix}cannot split {n} sample(s) into two non-empty parts")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y, return_counts=True)
 
@@ -66,8 +67,7 @@ def stratified_split(labels, fraction: float = 0.1, seed: int = 0, where: str = 
         alloc[worst] -= 1
         excess -= 1
     if alloc.sum() == 0:
-        raise DataError(f"{where + ': ' if where else ''}cannot hold out any sample: every class has a single "
-                        f"sample")
+        raise DataError(f"{prefix}cannot hold out any sample: every class has a single sample")
 
     held: list[np.ndarray] = []
     for cls, k in zip(classes, alloc):
